@@ -1,0 +1,41 @@
+"""Request text to Task through one interface, whatever the backend.
+
+The rule-based parser is the default and the fallback. An LLM backend (agent.llm) proposes a task,
+which is grounded against the request before anything of it is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from agent.task import Task
+
+FIELDS = ("model", "sampler", "steps", "accelerators", "speedup")
+
+
+@dataclass
+class Extraction:
+    task: Task
+    # field -> backend that produced it ('rules', 'llm'); unknown fields are absent.
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self, with_sources: bool = False) -> dict:
+        data = self.task.model_dump()
+        result = {name: data[name] for name in FIELDS}
+        if with_sources:
+            result["sources"] = {name: self.sources.get(name) for name in FIELDS}
+        return result
+
+
+def extract(text: str, llm: Optional[str] = None, llm_model: Optional[str] = None,
+            notice: Optional[Callable[[str], None]] = None) -> Extraction:
+    """Parse `text`; with `llm` set (URL, 'local' or 'openai'), ask that model first."""
+    from agent.parser import parse
+
+    if llm in (None, "", "rules"):
+        task = parse(text)
+        return Extraction(task, {k: "rules" for k, v in task.model_dump().items() if v is not None})
+    from agent.llm import extract_with_llm
+
+    return extract_with_llm(text, llm, llm_model, notice=notice or (lambda message: None))

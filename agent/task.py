@@ -1,0 +1,150 @@
+"""The task: the one description of what the user asked for.
+
+The parser, the LLM schema, the database key, the code templates and the CLI all use `Task`. Its
+docstring and field descriptions are prompt text for the LLM backend: keep them true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ModelName = Literal["SD1.5", "SD2.1", "SDXL"]
+SamplerName = Literal["DDIM", "DPM-Solver++", "UniPC"]
+AcceleratorName = Literal["DeepCache", "T-Gate", "ToMe"]
+
+MODELS: tuple[str, ...] = get_args(ModelName)
+SAMPLERS: tuple[str, ...] = get_args(SamplerName)
+# Canonical order: every list of accelerators is kept in this order.
+ACCELERATORS: tuple[str, ...] = get_args(AcceleratorName)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    hub_id: str
+    pipeline_class: str
+    resolution: int
+    default_steps: int = 25
+
+
+@dataclass(frozen=True)
+class SamplerInfo:
+    scheduler_class: str
+    # Extra keyword arguments for `Scheduler.from_config(pipe.scheduler.config, **kwargs)`.
+    scheduler_kwargs: tuple[tuple[str, str], ...] = ()
+
+
+MODEL_INFO: dict[str, ModelInfo] = {
+    "SD1.5": ModelInfo("runwayml/stable-diffusion-v1-5", "StableDiffusionPipeline", 512),
+    "SD2.1": ModelInfo("stabilityai/stable-diffusion-2-1", "StableDiffusionPipeline", 768),
+    "SDXL": ModelInfo(
+        "stabilityai/stable-diffusion-xl-base-1.0", "StableDiffusionXLPipeline", 1024
+    ),
+}
+
+SAMPLER_INFO: dict[str, SamplerInfo] = {
+    "DDIM": SamplerInfo("DDIMScheduler"),
+    "DPM-Solver++": SamplerInfo(
+        "DPMSolverMultistepScheduler", (("algorithm_type", "dpmsolver++"),)
+    ),
+    "UniPC": SamplerInfo("UniPCMultistepScheduler"),
+}
+
+# What `generate` assumes for a field the request leaves unknown (documented in the README).
+DEFAULT_MODEL = "SD1.5"
+DEFAULT_SAMPLER = "DPM-Solver++"
+DEFAULT_SPEEDUP = 2.0
+GRID_STEPS = (20, 25, 50)
+GRID_TARGETS = (1.2, 1.5, 1.8, 2.0, 2.5, 3.0, 4.0)
+GRID_COMBINATIONS: tuple[tuple[str, ...], ...] = (
+    ("DeepCache",),
+    ("T-Gate",),
+    ("ToMe",),
+    ("DeepCache", "ToMe"),
+    ("DeepCache", "T-Gate"),
+    ("DeepCache", "T-Gate", "ToMe"),
+)
+# Every combination a request may name, the grid's six plus T-Gate+ToMe and none.
+ALL_COMBINATIONS: tuple[tuple[str, ...], ...] = GRID_COMBINATIONS + (("T-Gate", "ToMe"), ())
+
+
+def canonical_accelerators(names) -> tuple[str, ...]:
+    """Deduplicate and order accelerator names as DeepCache, T-Gate, ToMe."""
+    chosen = set(names)
+    unknown = chosen - set(ACCELERATORS)
+    if unknown:
+        raise ValueError(
+            f"unknown accelerator {sorted(unknown)[0]!r}; supported: {', '.join(ACCELERATORS)}"
+        )
+    return tuple(name for name in ACCELERATORS if name in chosen)
+
+
+def combination_label(accelerators) -> str:
+    """'DeepCache+T-Gate' style label; 'none' for no accelerator."""
+    return "+".join(accelerators) if accelerators else "none"
+
+
+class Task(BaseModel):
+    """A request to accelerate Stable Diffusion inference, without retraining.
+
+    Fill a field only when the request states it or clearly implies it; otherwise leave it null.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Optional[ModelName] = Field(
+        None, description="Which Stable Diffusion model: SD1.5, SD2.1 or SDXL. Null if not stated."
+    )
+    sampler: Optional[SamplerName] = Field(
+        None,
+        description="The sampler (scheduler): DDIM, DPM-Solver++ or UniPC. Null if not stated.",
+    )
+    steps: Optional[int] = Field(
+        None,
+        gt=0,
+        le=1000,
+        description="Number of denoising steps, exactly as written in the request. Null if not stated.",
+    )
+    accelerators: Optional[list[AcceleratorName]] = Field(
+        None,
+        description=(
+            "Acceleration methods the request names: DeepCache, T-Gate, ToMe. "
+            "An empty list means explicitly no acceleration. Null if not stated."
+        ),
+    )
+    speedup: Optional[float] = Field(
+        None,
+        gt=1.0,
+        le=100.0,
+        description="Target speedup factor, e.g. 2.0 for '2x faster'. Null if not stated.",
+    )
+
+    @field_validator("accelerators")
+    @classmethod
+    def _canonical_order(cls, value):
+        return None if value is None else list(canonical_accelerators(value))
+
+    def merged(self, update: "Task") -> "Task":
+        """This task with every field that `update` knows replaced (a follow-up edits a task)."""
+        known = {k: v for k, v in update.model_dump().items() if v is not None}
+        return self.model_copy(update=known)
+
+    def missing(self) -> list[str]:
+        return [name for name, value in self.model_dump().items() if value is None]
+
+    def describe(self) -> str:
+        """One line a person reads: 'SDXL, UniPC, 25 steps, DeepCache, 2.0x'."""
+        parts = [
+            self.model or "model ?",
+            self.sampler or "sampler ?",
+            f"{self.steps} steps" if self.steps else "steps ?",
+            "accelerators ?" if self.accelerators is None else combination_label(self.accelerators),
+            f"{self.speedup:g}x" if self.speedup else "speedup ?",
+        ]
+        return ", ".join(parts)
+
+
+def default_steps(model: str) -> int:
+    return MODEL_INFO[model].default_steps

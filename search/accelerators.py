@@ -1,0 +1,224 @@
+"""Everything diffaccel knows about DeepCache, T-GATE and ToMe, in one place.
+
+`plan()` turns a model and a `Settings` into a `Plan`: which loader, which keyword arguments, which
+call. The search applies a plan with `apply()` (which returns an undo) and the code templates render
+the same plan as source, so the two can never disagree about a library's API.
+
+Rules measured with diffusers 0.42.1, DeepCache 0.1.1, tgate 1.0.0, tomesd 0.1.3:
+- DeepCache together with T-GATE goes through tgate's DeepCache loaders, never DeepCacheSDHelper on
+  top of a T-GATE pipeline (the tgate loop toggles its own helper).
+- T-GATE has no unload: its loop leaves every Attention module's forward patched. Undo removes them.
+- A DeepCache helper enabled twice breaks the U-Net: enable and disable exactly once each.
+- tomesd's use_rand=True changes the output between calls with the same seed: always False here.
+- SDXL has no attention at downsample 1, so ToMe's max_downsample=1 merges nothing there: use 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.task import canonical_accelerators
+
+
+class DeepCacheParams(BaseModel):
+    """DeepCacheSDHelper knobs."""
+
+    model_config = ConfigDict(extra="forbid")
+    cache_interval: int = Field(3, ge=1, description="run the full U-Net every N steps")
+    cache_branch_id: int = Field(
+        0, ge=0, description="skip branch recomputed on cached steps; lower is cheaper, coarser"
+    )
+
+
+class TGateParams(BaseModel):
+    """Keyword arguments of `pipe.tgate(...)`."""
+
+    model_config = ConfigDict(extra="forbid")
+    gate_step: int = Field(10, ge=1, description="step after which cross-attention is cached")
+    sp_interval: int = Field(5, ge=1, description="self-attention cache interval before gate_step")
+    fi_interval: int = Field(1, ge=1, description="self-attention cache interval after gate_step")
+    warm_up: int = Field(2, ge=0, description="first steps always computed in full")
+
+
+class ToMeParams(BaseModel):
+    """tomesd.apply_patch knobs."""
+
+    model_config = ConfigDict(extra="forbid")
+    ratio: float = Field(0.5, gt=0.0, le=0.75, description="fraction of tokens merged")
+    max_downsample: Literal[1, 2, 4, 8] = Field(1, description="merge in layers up to this downsampling")
+    sx: int = Field(2, ge=1)
+    sy: int = Field(2, ge=1)
+
+
+class Settings(BaseModel):
+    """One setting of the accelerators of a combination; an accelerator left None is not used."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    deepcache: Optional[DeepCacheParams] = Field(None, alias="DeepCache")
+    tgate: Optional[TGateParams] = Field(None, alias="T-Gate")
+    tome: Optional[ToMeParams] = Field(None, alias="ToMe")
+
+    @property
+    def accelerators(self) -> tuple[str, ...]:
+        named = {"DeepCache": self.deepcache, "T-Gate": self.tgate, "ToMe": self.tome}
+        return canonical_accelerators(name for name, params in named.items() if params is not None)
+
+    def to_json(self) -> dict:
+        """{'DeepCache': {...}, 'ToMe': {...}}: the form stored in search_params.json."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+    def describe(self) -> str:
+        parts = []
+        for name, params in self.to_json().items():
+            knobs = ", ".join(f"{key}={value}" for key, value in params.items())
+            parts.append(f"{name}({knobs})")
+        return " + ".join(parts) or "no accelerator"
+
+
+# Which parameter belongs to which accelerator: reads the original tool's flat parameter dicts.
+PARAMETER_OWNERS = {
+    name: accelerator
+    for accelerator, params_class in (
+        ("DeepCache", DeepCacheParams),
+        ("T-Gate", TGateParams),
+        ("ToMe", ToMeParams),
+    )
+    for name in params_class.model_fields
+}
+
+
+def default_tome_max_downsample(model: str) -> int:
+    return 2 if model == "SDXL" else 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to apply a Settings to a pipeline of one model: what the code templates render."""
+
+    model: str
+    settings: Settings
+    tgate_loader: Optional[str] = None
+    tgate_loader_kwargs: dict = field(default_factory=dict)
+    deepcache_kwargs: Optional[dict] = None
+    tome_kwargs: Optional[dict] = None
+    call_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def uses_tgate(self) -> bool:
+        return self.tgate_loader is not None
+
+
+def plan(model: str, settings: Settings) -> Plan:
+    xl = model == "SDXL"
+    deepcache = settings.deepcache.model_dump() if settings.deepcache else None
+    tome = None
+    if settings.tome:
+        tome = settings.tome.model_dump()
+        tome["use_rand"] = False
+    if settings.tgate is None:
+        return Plan(model, settings, deepcache_kwargs=deepcache, tome_kwargs=tome)
+    loader = ("TgateSDXL" if xl else "TgateSD") + ("DeepCacheLoader" if deepcache else "Loader")
+    return Plan(
+        model,
+        settings,
+        tgate_loader=loader,
+        tgate_loader_kwargs=deepcache or {},
+        tome_kwargs=tome,
+        call_kwargs=settings.tgate.model_dump(),
+    )
+
+
+def apply(pipe, accel: Plan) -> Callable[[], None]:
+    """Apply a plan to a pipeline in place; return the function that undoes it."""
+    undos: list[Callable[[], None]] = []
+    if accel.uses_tgate:
+        import tgate
+
+        getattr(tgate, accel.tgate_loader)(pipe, **accel.tgate_loader_kwargs)
+        undos.append(lambda: _remove_tgate(pipe))
+    elif accel.deepcache_kwargs is not None:
+        from DeepCache import DeepCacheSDHelper
+
+        helper = DeepCacheSDHelper(pipe=pipe)
+        helper.set_params(**accel.deepcache_kwargs)
+        helper.enable()
+        undos.append(helper.disable)
+    if accel.tome_kwargs is not None:
+        import tomesd
+
+        tomesd.apply_patch(pipe, **accel.tome_kwargs)
+        undos.append(lambda: tomesd.remove_patch(pipe))
+
+    def undo() -> None:
+        for step in reversed(undos):
+            step()
+
+    return undo
+
+
+def run(pipe, accel: Plan, **call_kwargs):
+    """Call the pipeline the way the plan says (T-GATE generates through `pipe.tgate`)."""
+    if accel.uses_tgate:
+        return pipe.tgate(**call_kwargs, **accel.call_kwargs)
+    return pipe(**call_kwargs)
+
+
+def _remove_tgate(pipe) -> None:
+    helper = getattr(pipe, "deepcache", None)
+    if helper is not None:
+        helper.disable()
+        del pipe.deepcache
+    del pipe.tgate
+    for module in pipe.unet.modules():
+        if type(module).__name__ == "Attention":
+            # tgate set these on each instance; removing them brings back the class's own forward.
+            module.__dict__.pop("forward", None)
+            module.__dict__.pop("cache", None)
+
+
+def candidates(accelerators, model: str, steps: int) -> list[Settings]:
+    """The settings the search measures for one combination (see README: 'The candidate space').
+
+    Pruned on purpose: DeepCache's interval sets almost all of the speed, branch 0 is the cheapest
+    cached step and branch 1 buys quality at low intervals; T-GATE and ToMe are swept on their own
+    but only at one middle value inside combinations, where DeepCache dominates the speed.
+    """
+    accelerators = canonical_accelerators(accelerators)
+    tome_ds = default_tome_max_downsample(model)
+    intervals = [2, 3, 4, 5, 6, 8]
+    gate_fractions = [0.2, 0.4]
+    ratios = [0.3, 0.6]
+    if len(accelerators) > 1:
+        intervals, gate_fractions, ratios = [2, 3, 5, 8], [0.4], [0.5]
+    deepcache = [DeepCacheParams(cache_interval=n, cache_branch_id=0) for n in intervals]
+    if accelerators == ("DeepCache",):
+        deepcache += [DeepCacheParams(cache_interval=n, cache_branch_id=1) for n in (2, 3)]
+    tgate = [TGateParams(gate_step=max(3, round(f * steps))) for f in gate_fractions]
+    tome = [ToMeParams(ratio=r, max_downsample=tome_ds) for r in ratios]
+    options = {"DeepCache": deepcache, "T-Gate": tgate, "ToMe": tome}
+    settings = [Settings()]
+    for name in accelerators:
+        settings = [
+            s.model_copy(update={_FIELD[name]: params}) for s in settings for params in options[name]
+        ]
+    return settings if accelerators else []
+
+
+_FIELD = {"DeepCache": "deepcache", "T-Gate": "tgate", "ToMe": "tome"}
+
+
+def settings_from_json(data: dict) -> Settings:
+    """Read stored parameters: nested by accelerator, or the original tool's flat dict."""
+    if any(key in data for key in ("DeepCache", "T-Gate", "ToMe")):
+        return Settings.model_validate(data)
+    nested: dict[str, dict] = {}
+    for key, value in data.items():
+        owner = PARAMETER_OWNERS.get(key)
+        if owner is not None:  # the original files mix figures (speedup, ssim) into the dict
+            nested.setdefault(owner, {})[key] = value
+    if not nested:
+        raise ValueError(f"no accelerator parameter among {sorted(data)}")
+    return Settings.model_validate(nested)

@@ -1,0 +1,149 @@
+"""`agent search`: one combination, or the whole grid (the old traversal_search.sh)."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from agent.errors import DiffaccelError, MissingDependency
+from agent.task import GRID_COMBINATIONS, GRID_STEPS, GRID_TARGETS, MODELS, SAMPLERS
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected numbers like 1.5,2,3") from None
+    if not values or any(v <= 1.0 for v in values):
+        raise click.BadParameter("targets are speedups above 1.0, e.g. 1.5,2,3")
+    return values
+
+
+def _combination(text: str) -> tuple[str, ...]:
+    from agent.parser import parse
+
+    if text.strip().lower() in ("none", ""):
+        raise click.BadParameter("the search needs at least one accelerator (DeepCache, T-Gate, ToMe)")
+    accelerators = parse(text.replace(",", " and ")).accelerators
+    if not accelerators:
+        raise click.BadParameter(f"{text!r}: name accelerators as DeepCache,T-Gate,ToMe")
+    return tuple(accelerators)
+
+
+@click.command()
+@click.option("--model", type=click.Choice(MODELS), help="one combination: the model")
+@click.option("--sampler", type=click.Choice(SAMPLERS))
+@click.option("--steps", type=click.IntRange(min=1))
+@click.option("--accelerators", help="e.g. DeepCache or DeepCache,T-Gate,ToMe")
+@click.option("--targets", default=",".join(f"{t:g}" for t in GRID_TARGETS), show_default=True)
+@click.option("--grid", is_flag=True, help="all models x samplers x steps x combinations")
+@click.option("--models", default=",".join(MODELS), show_default=True, help="with --grid")
+@click.option("--samplers", default=",".join(SAMPLERS), show_default=True, help="with --grid")
+@click.option("--steps-list", default=",".join(map(str, GRID_STEPS)), show_default=True, help="with --grid")
+@click.option("--shard", default=None, help="with --grid: run shard i of n, e.g. 0/4")
+@click.option("--force", is_flag=True, help="re-measure what the database already has")
+@click.option("--max-minutes", type=float, default=None, help="stop starting sweeps after this long")
+@click.option("--weights", type=click.Choice(["real", "random", "tiny"]), default="random", show_default=True,
+              help="real weights (--model-path), full-size random weights, or tiny (CPU demos)")
+@click.option("--model-path", default=None, help="with --weights real: hub id or local path")
+@click.option("--tiny", "tiny", is_flag=True, help="same as --weights tiny")
+@click.option("--device", default=None, help="default: cuda if available, else cpu")
+@click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]), default=None,
+              help="default: float16 on CUDA, float32 on CPU")
+@click.option("--prompts", type=click.IntRange(1, 4), default=1, show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="DIFFACCEL_DB")
+def search(model, sampler, steps, accelerators, targets, grid, models, samplers, steps_list, shard,
+           force, max_minutes, weights, model_path, tiny, device, dtype, prompts, repeats, db_path):
+    """Measure accelerator settings and store the best per target speedup.
+
+    \b
+    agent search --model SD1.5 --sampler DDIM --steps 25 --accelerators DeepCache
+    agent search --grid --weights random --shard 0/2 --max-minutes 9
+    agent search --tiny --model SDXL --sampler UniPC --steps 20 --accelerators DeepCache,ToMe
+    """
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependency("the search needs torch and diffusers: pip install 'diffaccel[run]'") from None
+    from search import db
+    from search.engine import SearchConfig, grid_items, parse_shard
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DiffaccelError("--device cuda but CUDA is not available: use --device cpu --tiny")
+    if not device.startswith("cuda"):
+        torch.set_num_threads(1)  # two threads on small machines make timings erratic
+    weights = "tiny" if tiny else weights
+    config = SearchConfig(
+        weights=weights, model_path=model_path, device=device,
+        dtype=dtype or ("float16" if device.startswith("cuda") else "float32"),
+        prompts=prompts, repeats=repeats, targets=_floats(targets), db_path=db_path,
+    )
+    if device == "cpu" and weights != "tiny":
+        click.echo("Note: full-size pipelines on the CPU take minutes a run; --tiny is for CPU demos.", err=True)
+    if weights == "tiny":
+        click.echo("Note: tiny-model CPU figures show the method works, not deployment speed.", err=True)
+
+    if grid:
+        items = grid_items(
+            models=tuple(_choices(models, MODELS)),
+            samplers=tuple(_choices(samplers, SAMPLERS)),
+            steps=tuple(int(s) for s in steps_list.split(",")),
+            combinations=GRID_COMBINATIONS,
+        )
+        try:
+            shard_spec = parse_shard(shard)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--shard") from None
+        _run_grid(items, config, shard_spec, force, max_minutes, db.load(db_path))
+        return
+    if not all((model, sampler, steps, accelerators)):
+        raise click.UsageError("give --model, --sampler, --steps and --accelerators, or --grid")
+    _run_grid(
+        grid_items((model,), (sampler,), (steps,), (_combination(accelerators),)),
+        config, (0, 1), True, None, db.load(db_path),
+    )
+
+
+def _choices(text: str, allowed) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    wrong = [c for c in chosen if c not in allowed]
+    if wrong:
+        raise click.BadParameter(f"{wrong[0]!r} is not one of {', '.join(allowed)}")
+    return chosen
+
+
+def _run_grid(items, config, shard, force, max_minutes, data) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from search.engine import plan_grid, run_grid
+
+    console = Console(stderr=True)
+    grid = plan_grid(items, data, config.targets, shard, force)
+    console.print(
+        f"{len(grid.todo)} to measure, {grid.skipped} already in the database"
+        + (f", {grid.outside_shard} in other shards" if grid.outside_shard else "")
+    )
+    deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
+    started = time.monotonic()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("search", total=len(grid.todo))
+
+        def start(item):
+            progress.update(bar, description=item.label())
+
+        def done(item, seconds):
+            progress.advance(bar)
+            progress.console.print(f"measured {item.label()} in {seconds:.1f} s")
+
+        run_grid(grid, config, on_start=start, on_done=done, deadline=deadline)
+    left = len(grid.todo) - len(grid.done)
+    console.print(
+        f"{len(grid.done)} sweeps in {time.monotonic() - started:.0f} s on {config.device}"
+        + (f"; {left} left for the next run (it resumes)" if left else "")
+    )
