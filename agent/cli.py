@@ -145,14 +145,15 @@ def generate(request, output, model_path, validate, as_json, db_path, llm, llm_m
         from agent.validate import run_script
 
         validation = run_script(source, resolution.task.model)
-    if output != "-" and (validation is None or validation.ok):
+    written = output != "-" and (validation is None or validation.ok)
+    if written:
         write_atomic(Path(filename), source)
     if as_json:
-        click.echo(json.dumps(generation_json(resolution, None if output == "-" else filename, validation)))
+        click.echo(json.dumps(generation_json(resolution, filename if written else None, validation)))
     else:
         console = _console(stderr=output == "-")
         _echo_notices(notices)
-        print_generation(console, resolution, None if output == "-" else filename, validation)
+        print_generation(console, resolution, filename if written else None, validation)
     if output == "-" and (validation is None or validation.ok):
         click.echo(source, nl=False)
     if validation is not None and not validation.ok:

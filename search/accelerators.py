@@ -9,6 +9,10 @@ Rules measured with diffusers 0.42.1, DeepCache 0.1.1, tgate 1.0.0, tomesd 0.1.3
   top of a T-GATE pipeline (the tgate loop toggles its own helper).
 - T-GATE has no unload: its loop leaves every Attention module's forward patched. Undo removes them.
 - A DeepCache helper enabled twice breaks the U-Net: enable and disable exactly once each.
+- T-GATE keeps each Attention's cache, and tgate's DeepCache loaders keep DeepCache's, from one
+  `pipe.tgate()` call to the next; a layer that DeepCache skips when T-GATE refreshes its cache then
+  reuses the last call's guidance-free (batch 1) features: wrong output, and a crash with ToMe.
+  Clear both before every call.
 - tomesd's use_rand=True changes the output between calls with the same seed: always False here.
 - SDXL has no attention at downsample 1, so ToMe's max_downsample=1 merges nothing there: use 2.
 """
@@ -110,6 +114,10 @@ class Plan:
     def uses_tgate(self) -> bool:
         return self.tgate_loader is not None
 
+    @property
+    def uses_tgate_deepcache(self) -> bool:
+        return self.uses_tgate and bool(self.tgate_loader_kwargs)
+
 
 def plan(model: str, settings: Settings) -> Plan:
     xl = model == "SDXL"
@@ -162,8 +170,19 @@ def apply(pipe, accel: Plan) -> Callable[[], None]:
 def run(pipe, accel: Plan, **call_kwargs):
     """Call the pipeline the way the plan says (T-GATE generates through `pipe.tgate`)."""
     if accel.uses_tgate:
+        _clear_tgate_caches(pipe)
         return pipe.tgate(**call_kwargs, **accel.call_kwargs)
     return pipe(**call_kwargs)
+
+
+def _clear_tgate_caches(pipe) -> None:
+    """What the template's `generate()` does before each T-GATE call (see the module docstring)."""
+    if getattr(pipe, "deepcache", None) is not None:
+        pipe.deepcache.disable()
+        pipe.deepcache.enable()
+    for module in pipe.unet.modules():
+        if type(module).__name__ == "Attention":
+            module.__dict__.pop("cache", None)
 
 
 def _remove_tgate(pipe) -> None:
