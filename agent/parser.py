@@ -232,3 +232,22 @@ def _speedup_value(text: str) -> float | None:
             return 1 / (1 - fraction) if fraction < 1 else None
         return 1 + fraction
     return None
+
+
+def mentioned_numbers(text: str) -> set[float]:
+    """Every number the request states or clearly implies (for grounding an LLM's answer)."""
+    normalized = _normalize(text)
+    numbers = set()
+    for match in re.finditer(_NUM, normalized):
+        value = _number(match.group(0))
+        if value is not None:
+            numbers.add(value)
+    for match in re.finditer(r"(\d+(?:\.\d+)?)\s*%", normalized):
+        fraction = float(match.group(1)) / 100
+        numbers.add(round(1 + fraction, 4))
+        if fraction < 1:
+            numbers.add(round(1 / (1 - fraction), 4))
+    implied = _speedup_value(normalized)
+    if implied is not None:
+        numbers.add(implied)
+    return numbers

@@ -109,6 +109,7 @@ class Task(BaseModel):
     )
     accelerators: Optional[list[AcceleratorName]] = Field(
         None,
+        max_length=3,
         description=(
             "Acceleration methods the request names: DeepCache, T-Gate, ToMe. "
             "An empty list means explicitly no acceleration. Null if not stated."

@@ -52,7 +52,8 @@ def _combination(text: str) -> tuple[str, ...]:
 @click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]), default=None,
               help="default: float16 on CUDA, float32 on CPU")
 @click.option("--prompts", type=click.IntRange(1, 4), default=1, show_default=True)
-@click.option("--repeats", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
+              help="interleaved timed rounds per setting (the shipped grid used 2)")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="DIFFACCEL_DB")
 def search(model, sampler, steps, accelerators, targets, grid, models, samplers, steps_list, shard,
            force, max_minutes, weights, model_path, tiny, device, dtype, prompts, repeats, db_path):

