@@ -119,9 +119,11 @@ def _echo_notices(notices):
 @click.option("--model-path", default=None, help="weights the script loads by default (hub id or local path)")
 @click.option("--validate", is_flag=True, help="run the script on a tiny CPU pipeline before writing it")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary instead of tables")
+@click.option("--live-search/--no-live-search", default=True, show_default=True,
+              help="measure a combination the database lacks (needs torch; tiny CPU model without a GPU)")
 @db_option
 @_with_llm_options
-def generate(request, output, model_path, validate, as_json, db_path, llm, llm_model):
+def generate(request, output, model_path, validate, as_json, live_search, db_path, llm, llm_model):
     """Write an accelerated diffusers script for REQUEST.
 
     Unknown fields are filled in: steps by the model's default, accelerators by the measured
@@ -131,13 +133,16 @@ def generate(request, output, model_path, validate, as_json, db_path, llm, llm_m
     agent generate "make SDXL 2x faster with UniPC"
     agent generate "SD1.5 DDIM 50 steps DeepCache 3x" -o sd15.py --validate
     """
+    from agent.agent import needs_live_search
     from agent.codegen import render, resolve
     from agent.report import default_filename, generation_json, print_generation
     from search import db
 
     notices: list[str] = []
     parsed = _parse(request, llm, llm_model, notices.append)
-    resolution = resolve(parsed.task, db.load(db_path))
+    resolution = resolve(parsed.task, db.load_with_live(db_path))
+    if live_search and _can_search() and needs_live_search(resolution):
+        resolution = _live_search(resolution, db_path, notices)
     filename = output if output and output != "-" else default_filename(resolution.task)
     source = render(resolution, model_path=model_path, filename=filename)
     validation = None
@@ -158,6 +163,27 @@ def generate(request, output, model_path, validate, as_json, db_path, llm, llm_m
         click.echo(source, nl=False)
     if validation is not None and not validation.ok:
         raise_validation(validation)
+
+
+def _can_search() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("diffusers") is not None
+
+
+def _live_search(resolution, db_path, notices):
+    from agent.codegen import resolve
+    from search import db
+    from tools.search import live_search
+
+    task = resolution.task
+    click.echo(f"No sweep of {task.describe()} is measured ({resolution.lookup.note()}): "
+               "running a live search...", err=True)
+    result = live_search(task.model, task.sampler, task.steps, task.accelerators, db_path=db_path)
+    notices.append(f"live search: {result['candidates']} settings on {result['device']} in {result['seconds']} s")
+    if result["note"]:
+        notices.append(result["note"])
+    return resolve(task, db.load_with_live(db_path))
 
 
 def raise_validation(validation):
@@ -241,6 +267,42 @@ def bench(out, validate, db_path):
     print_scorecard(_console(), card, Path(out))
     if card.failures:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--out", "out_dir", default=".", type=click.Path(file_okay=False), show_default=True,
+              help="where scripts are saved")
+@click.option("--validate/--no-validate", default=None,
+              help="run each script on a tiny CPU pipeline (default: when torch is installed)")
+@click.option("--live-search", type=click.Choice(["ask", "always", "never"]), default="ask", show_default=True)
+@click.option("--model-path", default=None, help="local weights: on a GPU, validation benchmarks them")
+@db_option
+@_with_llm_options
+def chat(out_dir, validate, live_search, model_path, db_path, llm, llm_model):
+    """An interactive session: state a task, then refine it.
+
+    \b
+    you> make SDXL 2x faster with UniPC
+    you> now 3x
+    you> drop ToMe
+    you> why these parameters?
+    you> /save sdxl.py
+    """
+    from agent.agent import Agent
+    from agent.chat import ChatSession
+
+    console = _console()
+    validate = _can_search() if validate is None else validate
+
+    def confirm(question: str) -> bool:
+        try:
+            return console.input(f"{question} (y/N) ").strip().lower() in ("y", "yes")
+        except (EOFError, KeyboardInterrupt):
+            return False
+
+    agent = Agent(db_path=db_path, live_search=live_search, confirm=confirm, validate=validate,
+                  model_path=model_path)
+    ChatSession(console, agent, llm=llm, llm_model=llm_model, out_dir=Path(out_dir)).run()
 
 
 from search.cli import search  # noqa: E402  - registered after the group exists

@@ -251,3 +251,16 @@ def mentioned_numbers(text: str) -> set[float]:
     if implied is not None:
         numbers.add(implied)
     return numbers
+
+
+def accelerator_mentions(text: str) -> tuple[set[str], set[str]]:
+    """(named, negated): accelerators a follow-up names, and those it names to drop."""
+    normalized = _normalize(text)
+    named, negated = set(), set()
+    if re.search(_ALL_ACCELERATORS, normalized):
+        named |= set(ACCELERATORS)
+    for name, pattern in _ACCELERATOR_PATTERNS.items():
+        for match in re.finditer(pattern, normalized):
+            before = normalized[max(0, match.start() - 24) : match.start()]
+            (negated if re.search(_NEGATION, before) else named).add(name)
+    return named - negated, negated

@@ -69,15 +69,23 @@ def _missing(error: ImportError) -> str:
 
 
 def run_script(source: str, model: str, timeout: float = 900, model_path: Path | None = None) -> ValidationResult:
+    """Smoke run: the script with --benchmark on a tiny pipeline of `model`, on the CPU."""
     model_path = model_path or tiny_model(model)
+    return _run(source, ["--model-path", str(model_path), "--device", "cpu", "--dtype", "float32",
+                         "--benchmark", "--runs", "1"], timeout)
+
+
+def run_on_gpu(source: str, model_path: str, timeout: float = 1800) -> ValidationResult:
+    """The script with --benchmark on real weights on CUDA: deployment figures."""
+    return _run(source, ["--model-path", str(model_path), "--device", "cuda", "--benchmark", "--runs", "3"], timeout)
+
+
+def _run(source: str, arguments: list[str], timeout: float) -> ValidationResult:
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "pipeline.py"
         script.write_text(source, encoding="utf-8")
-        command = [
-            sys.executable, str(script), "--model-path", str(model_path), "--device", "cpu",
-            "--dtype", "float32", "--benchmark", "--runs", "1", "--output", str(Path(tmp) / "image.png"),
-        ]
+        command = [sys.executable, str(script), *arguments, "--output", str(Path(tmp) / "image.png")]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp)

@@ -55,6 +55,22 @@ def default_path() -> Path:
     return checkout if checkout.exists() else here / "search_params.json"
 
 
+def live_path() -> Path:
+    """Where live searches store what they measure: beside the user's cache, never the shipped file."""
+    root = os.environ.get("DIFFACCEL_CACHE") or Path.home() / ".cache" / "diffaccel"
+    return Path(root) / "live_search_params.json"
+
+
+def load_with_live(path: Path | str | None = None) -> dict:
+    """The database plus what live searches measured on this machine (searched first)."""
+    data = load(path)
+    live = live_path()
+    if path is None and not os.environ.get(ENV_VAR) and live.exists():
+        extra = load(live)
+        data = {**data, "entries": extra["entries"] + data["entries"], "sweeps": extra["sweeps"] + data["sweeps"]}
+    return data
+
+
 def empty() -> dict:
     return {"format": FORMAT, "version": VERSION, "entries": [], "sweeps": []}
 

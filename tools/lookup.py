@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from agent.task import AcceleratorName, ModelName, SamplerName
+
 
 def lookup_parameters(request: str, db_path: Optional[str] = None) -> dict:
     """Look up the measured parameters for a request in the parameter database.
@@ -20,7 +22,7 @@ def lookup_parameters(request: str, db_path: Optional[str] = None) -> dict:
     from agent.parser import parse
     from search import db
 
-    resolution = resolve(parse(request), db.load(db_path))
+    resolution = resolve(parse(request), db.load_with_live(db_path))
     return lookup_answer(resolution)
 
 
@@ -38,3 +40,23 @@ def lookup_answer(resolution) -> dict:
         "provenance": entry.get("provenance") if entry else None,
         "warnings": resolution.warnings,
     }
+
+
+def lookup(model: ModelName, sampler: SamplerName, steps: int, accelerators: Optional[list[AcceleratorName]],
+           speedup: Optional[float] = None, db_path: Optional[str] = None) -> dict:
+    """Look up the measured parameters of one task in the parameter database.
+
+    Args:
+        model: SD1.5, SD2.1 or SDXL.
+        sampler: DDIM, DPM-Solver++ or UniPC.
+        steps: number of denoising steps.
+        accelerators: DeepCache, T-Gate, ToMe (any subset); null lets the database choose.
+        speedup: the target speedup, e.g. 2.0; null means 2.0.
+        db_path: the parameter database; null means the shipped one plus live searches.
+    """
+    from agent.codegen import resolve
+    from agent.task import Task
+    from search import db
+
+    task = Task(model=model, sampler=sampler, steps=steps, accelerators=accelerators, speedup=speedup)
+    return lookup_answer(resolve(task, db.load_with_live(db_path)))
