@@ -19,7 +19,6 @@ from agent.task import (
     MODEL_INFO,
     SAMPLER_INFO,
     Task,
-    combination_label,
     default_steps,
 )
 
@@ -47,12 +46,15 @@ class Resolution:
         return entry.get("provenance") if entry else None
 
     def search_command(self) -> str:
-        task = self.task
-        accelerators = ",".join(task.accelerators) or "none"
-        return (
-            f"agent search --model {task.model} --sampler {task.sampler} --steps {task.steps} "
-            f"--accelerators {accelerators}"
-        )
+        return search_command(self.task)
+
+
+def search_command(task: Task) -> str:
+    """The command that measures a task's combination."""
+    return (
+        f"agent search --model {task.model} --sampler {task.sampler} --steps {task.steps} "
+        f"--accelerators {','.join(task.accelerators)}"
+    )
 
 
 def resolve(task: Task, data: dict) -> Resolution:
@@ -92,7 +94,7 @@ def resolve(task: Task, data: dict) -> Resolution:
         warnings.append(
             f"no measured parameters for {task.describe()}: using the libraries' default "
             f"settings, whose speedup is unknown. Measure them with: "
-            f"{Resolution(task, {}, None, None).search_command()}"
+            f"{search_command(task)}"
         )
     else:
         settings = settings_from_json(found.entry["params"])
@@ -189,5 +191,4 @@ def render(resolution: Resolution, model_path: Optional[str] = None, filename: s
         target_line=target,
         provenance_lines=provenance_lines(resolution),
         filename=_clean(Path(filename).name) or "pipeline.py",
-        combination=combination_label(task.accelerators),
     )

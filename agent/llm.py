@@ -142,7 +142,7 @@ def propose(endpoint: Endpoint, text: str, messages: Optional[list] = None) -> T
 def _ask(client, endpoint: Endpoint, base: list, mode: str) -> Task:
     messages = list(base)  # never the caller's list
     last_raw = ""
-    for attempt in range(2):
+    for _ in range(2):
         raw = _complete(client, endpoint, messages, mode)
         last_raw = raw
         try:

@@ -48,16 +48,12 @@ def parameter_table(resolution) -> Table:
     return table
 
 
-def measured_lines(resolution) -> list[str]:
-    from agent.codegen import provenance_lines
-
-    return provenance_lines(resolution)
-
-
 def print_generation(console, resolution, filename: Optional[str], validation=None) -> None:
     console.print(task_table(resolution.task, assumed=resolution.assumed))
     console.print(parameter_table(resolution))
-    for line in measured_lines(resolution):
+    from agent.codegen import provenance_lines
+
+    for line in provenance_lines(resolution):
         console.print(line)
     for warning in resolution.warnings:
         console.print(f"[yellow]Warning:[/yellow] {warning}")

@@ -27,11 +27,10 @@ class ValidationResult:
     error: str = ""
 
     def summary(self) -> str:
-        if self.ok:
-            figures = ", ".join(f"{k} {v}" for k, v in (self.report or {}).items()
-                                if k in ("speedup", "ssim", "psnr"))
-            return f"script ran on a tiny {'' if not figures else 'model: ' + figures} ({self.seconds:.1f} s)"
-        return f"script failed: {self.error}"
+        if not self.ok:
+            return f"script failed: {self.error}"
+        figures = ", ".join(f"{k} {v}" for k, v in (self.report or {}).items() if k in ("speedup", "ssim", "psnr"))
+        return f"script ran ({figures}; {self.seconds:.1f} s)"
 
 
 def cache_dir() -> Path:

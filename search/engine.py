@@ -9,7 +9,9 @@ runs sweeps over the whole grid, resumably, optionally one shard of it.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Iterable, Optional
 
 from agent.task import (
@@ -67,18 +69,17 @@ def sweep(pipe, model: str, sampler: str, steps: int, accelerators, config: Sear
 
     latencies: list[list[float]] = [[] for _ in plans]
     images: list[list] = [[] for _ in plans]
-    for index, plan in enumerate(plans):
-        _with_plan(pipe, plan, lambda: _generate(pipe, plan, jobs[0], config.warmup_steps))
+    for plan in plans:
+        with applied(pipe, plan):
+            _generate(pipe, plan, jobs[0], config.warmup_steps)
     for round_index in range(config.repeats):
-        for index, plan in enumerate(plans):
-            def run_all(plan=plan, index=index):
+        for plan, timings, outputs in zip(plans, latencies, images):
+            with applied(pipe, plan):
                 for job in jobs:
-                    seconds, image = timed(lambda: _generate(pipe, plan, job, steps), config.device)
-                    latencies[index].append(seconds)
+                    seconds, image = timed(partial(_generate, pipe, plan, job, steps), config.device)
+                    timings.append(seconds)
                     if round_index == 0:
-                        images[index].append(image)
-
-            _with_plan(pipe, plan, run_all)
+                        outputs.append(image)
 
     baseline = median(latencies[0])
     candidates = []
@@ -124,10 +125,12 @@ def _threads(device: str) -> Optional[int]:
     return torch.get_num_threads()
 
 
-def _with_plan(pipe, plan, fn):
+@contextmanager
+def applied(pipe, plan):
+    """The pipeline with `plan` applied, undone on the way out, whatever happens inside."""
     undo = acc.apply(pipe, plan)
     try:
-        return fn()
+        yield pipe
     finally:
         undo()
 

@@ -83,3 +83,15 @@ def test_live_search_on_a_miss_measures_and_uses_the_result(tmp_path):
     assert "Live search:" in said and "tiny-random weights" in said
     assert "not deployment speed" in said and "UNMEASURED" not in said
     assert json.loads(db_path.read_text())["sweeps"][0]["accelerators"] == ["T-Gate", "ToMe"]
+
+
+def test_ctrl_c_at_the_prompt_exits_cleanly():
+    from rich.console import Console
+
+    class Interrupting(Console):
+        def input(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+    console = Interrupting(record=True, width=100)
+    ChatSession(console, agent=None).run()
+    assert console.export_text().rstrip().endswith("bye")

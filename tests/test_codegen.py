@@ -61,7 +61,7 @@ def test_request_text_never_reaches_the_script(shipped):
 
 def test_missing_parameters_are_flagged_never_invented(tmp_path):
     empty = tmp_path / "empty.json"
-    result = CliRunner().invoke(cli, ["generate", "SDXL UniPC 25 steps DeepCache 2x", "--db", str(empty),
+    result = CliRunner().invoke(cli, ["generate", "SDXL UniPC 25 steps DeepCache 2x", "--db", str(empty), "--no-live-search",
                                       "-o", str(tmp_path / "out.py"), "--json"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output)
