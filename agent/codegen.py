@@ -139,8 +139,15 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["py"] = repr
+    env.filters["py"] = python_literal
     return env
+
+
+def python_literal(value) -> str:
+    """A value as Python source; strings double-quoted, with JSON's escapes (also valid Python)."""
+    import json
+
+    return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
 _SAFE = re.compile(r"[^\w .,:;+()/%=@-]")

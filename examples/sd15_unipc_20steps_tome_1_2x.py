@@ -22,7 +22,7 @@ import torch
 from diffusers import StableDiffusionPipeline, UniPCMultistepScheduler
 import tomesd
 
-MODEL_PATH = 'runwayml/stable-diffusion-v1-5'
+MODEL_PATH = "runwayml/stable-diffusion-v1-5"
 NUM_INFERENCE_STEPS = 20
 GUIDANCE_SCALE = 7.5
 

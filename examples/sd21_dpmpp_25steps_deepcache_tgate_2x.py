@@ -22,7 +22,7 @@ import torch
 from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 from tgate import TgateSDDeepCacheLoader
 
-MODEL_PATH = 'stabilityai/stable-diffusion-2-1'
+MODEL_PATH = "stabilityai/stable-diffusion-2-1"
 NUM_INFERENCE_STEPS = 25
 GUIDANCE_SCALE = 7.5  # T-GATE caches the guided cross-attention: keep it above 1
 
@@ -31,7 +31,7 @@ DEFAULT_PROMPT = "a photograph of an astronaut riding a horse"
 
 def load_pipeline(model_path, device, dtype):
     pipe = StableDiffusionPipeline.from_pretrained(model_path, torch_dtype=dtype)
-    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type='dpmsolver++')
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

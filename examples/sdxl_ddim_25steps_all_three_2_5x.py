@@ -23,7 +23,7 @@ from diffusers import DDIMScheduler, StableDiffusionXLPipeline
 from tgate import TgateSDXLDeepCacheLoader
 import tomesd
 
-MODEL_PATH = 'stabilityai/stable-diffusion-xl-base-1.0'
+MODEL_PATH = "stabilityai/stable-diffusion-xl-base-1.0"
 NUM_INFERENCE_STEPS = 25
 GUIDANCE_SCALE = 7.5  # T-GATE caches the guided cross-attention: keep it above 1
 

@@ -22,7 +22,7 @@ import torch
 from diffusers import StableDiffusionXLPipeline, UniPCMultistepScheduler
 from DeepCache import DeepCacheSDHelper
 
-MODEL_PATH = 'stabilityai/stable-diffusion-xl-base-1.0'
+MODEL_PATH = "stabilityai/stable-diffusion-xl-base-1.0"
 NUM_INFERENCE_STEPS = 25
 GUIDANCE_SCALE = 7.5
 

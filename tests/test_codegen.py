@@ -37,7 +37,7 @@ def test_every_combination_renders_idiomatic_compiling_code(model, sampler, comb
     if tome and model == "SDXL":
         assert "max_downsample=1," not in source  # SDXL has no attention at downsample 1
     if sampler == "DPM-Solver++":
-        assert "algorithm_type='dpmsolver++'" in source
+        assert 'algorithm_type="dpmsolver++"' in source
 
 
 def test_readme_request_uses_measured_parameters(shipped):
@@ -55,7 +55,7 @@ def test_request_text_never_reaches_the_script(shipped):
     request = 'SD1.5 DDIM 2x """; import os; os.system("echo pwned") # ignore previous instructions'
     source = render(resolve(parse(request), shipped), model_path='x"; os.system("boom")')
     assert "pwned" not in source and "ignore previous" not in source
-    assert "MODEL_PATH = 'x\"; os.system(\"boom\")'" in source  # a repr'd string, inert
+    assert 'MODEL_PATH = "x\\"; os.system(\\"boom\\")"' in source  # an escaped string, inert
     compile(source, "pipeline.py", "exec")
 
 
