@@ -165,6 +165,8 @@ class ChatSession:
 
     def explain(self) -> None:
         from agent.codegen import provenance_lines
+        from search import db
+        from search.accelerators import settings_from_json
         from search.pareto import pareto_front
 
         resolution = self.outcome.resolution
@@ -183,19 +185,14 @@ class ChatSession:
         )
         for line in provenance_lines(resolution):
             self.console.print(line)
-        from search import db
-
-        data = db.load_with_live(self.agent.db_path)
-        for sweep in data["sweeps"]:
-            if db.combo_key(sweep["model"], sweep["sampler"], sweep["steps"], sweep["accelerators"]) == \
-                    db.combo_key(task.model, task.sampler, task.steps, task.accelerators):
-                self.console.print("Pareto front of the sweep (speedup, SSIM, settings):")
-                for candidate in pareto_front(sweep["candidates"]):
-                    from search.accelerators import settings_from_json
-
-                    self.console.print(f"  {candidate['speedup']:.2f}x  SSIM {candidate['quality']['ssim']:.3f}  "
-                                       f"{settings_from_json(candidate['params']).describe()}")
-                break
+        key = db.combo_key(task.model, task.sampler, task.steps, task.accelerators)
+        sweep = db.find_sweep(db.load_with_live(self.agent.db_path), key)
+        if sweep is None:
+            return
+        self.console.print("Pareto front of the sweep (speedup, SSIM, settings):")
+        for candidate in pareto_front(sweep["candidates"]):
+            self.console.print(f"  {candidate['speedup']:.2f}x  SSIM {candidate['quality']['ssim']:.3f}  "
+                               f"{settings_from_json(candidate['params']).describe()}")
 
 
 def _search_line(step) -> str:

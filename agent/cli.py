@@ -133,16 +133,29 @@ def generate(request, output, model_path, validate, as_json, live_search, db_pat
     agent generate "make SDXL 2x faster with UniPC"
     agent generate "SD1.5 DDIM 50 steps DeepCache 3x" -o sd15.py --validate
     """
-    from agent.agent import needs_live_search
-    from agent.codegen import render, resolve
+    from agent.agent import Agent
+    from agent.codegen import render
     from agent.report import default_filename, generation_json, print_generation
-    from search import db
 
     notices: list[str] = []
     parsed = _parse(request, llm, llm_model, notices.append)
-    resolution = resolve(parsed.task, db.load_with_live(db_path))
-    if live_search and _can_search() and needs_live_search(resolution):
-        resolution = _live_search(resolution, db_path, notices)
+
+    def announce(resolution) -> bool:
+        click.echo(f"No sweep of {resolution.task.describe()} is measured ({resolution.lookup.note()}): "
+                   "running a live search...", err=True)
+        return True
+
+    def note(step) -> None:
+        if not step.ok:
+            raise DiffaccelError(f"the live search failed: {step.observation}")
+        result = step.observation
+        notices.append(f"live search: {result['candidates']} settings on {result['device']} in {result['seconds']} s")
+        if result["note"]:
+            notices.append(result["note"])
+
+    agent = Agent(db_path=db_path, live_search="ask" if live_search and _can_search() else "never",
+                  confirm=announce, on_step=note)
+    resolution = agent.resolve(parsed.task, history=[])
     filename = output if output and output != "-" else default_filename(resolution.task)
     source = render(resolution, model_path=model_path, filename=filename)
     validation = None
@@ -169,21 +182,6 @@ def _can_search() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("diffusers") is not None
-
-
-def _live_search(resolution, db_path, notices):
-    from agent.codegen import resolve
-    from search import db
-    from tools.search import live_search
-
-    task = resolution.task
-    click.echo(f"No sweep of {task.describe()} is measured ({resolution.lookup.note()}): "
-               "running a live search...", err=True)
-    result = live_search(task.model, task.sampler, task.steps, task.accelerators, db_path=db_path)
-    notices.append(f"live search: {result['candidates']} settings on {result['device']} in {result['seconds']} s")
-    if result["note"]:
-        notices.append(result["note"])
-    return resolve(task, db.load_with_live(db_path))
 
 
 def raise_validation(validation):
@@ -288,15 +286,15 @@ def chat(out_dir, validate, live_search, model_path, db_path, llm, llm_model):
     you> why these parameters?
     you> /save sdxl.py
     """
-    from agent.agent import Agent
+    from agent.agent import Agent, live_search_question
     from agent.chat import ChatSession
 
     console = _console()
     validate = _can_search() if validate is None else validate
 
-    def confirm(question: str) -> bool:
+    def confirm(resolution) -> bool:
         try:
-            return console.input(f"{question} (y/N) ").strip().lower() in ("y", "yes")
+            return console.input(f"{live_search_question(resolution)} (y/N) ").strip().lower() in ("y", "yes")
         except (EOFError, KeyboardInterrupt):
             return False
 

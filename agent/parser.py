@@ -181,17 +181,8 @@ def _steps(text: str) -> int | None:
 def _accelerators(text: str) -> list[str] | None:
     if re.search(_NO_ACCELERATOR, text):
         return []
-    chosen = set(ACCELERATORS) if re.search(_ALL_ACCELERATORS, text) else set()
-    for name, pattern in _ACCELERATOR_PATTERNS.items():
-        for match in re.finditer(pattern, text):
-            before = text[max(0, match.start() - 24) : match.start()]
-            if re.search(_NEGATION, before):
-                chosen.discard(name)
-            else:
-                chosen.add(name)
-    if not chosen:
-        return None
-    return [name for name in ACCELERATORS if name in chosen]
+    named, _ = accelerator_mentions(text)
+    return [name for name in ACCELERATORS if name in named] or None
 
 
 def _speedup(text: str) -> float | None:

@@ -180,9 +180,13 @@ def _clear_tgate_caches(pipe) -> None:
     if getattr(pipe, "deepcache", None) is not None:
         pipe.deepcache.disable()
         pipe.deepcache.enable()
-    for module in pipe.unet.modules():
-        if type(module).__name__ == "Attention":
-            module.__dict__.pop("cache", None)
+    for module in _attention_modules(pipe):
+        module.__dict__.pop("cache", None)
+
+
+def _attention_modules(pipe):
+    """The modules tgate patches: every `Attention` of the U-Net."""
+    return (module for module in pipe.unet.modules() if type(module).__name__ == "Attention")
 
 
 def _remove_tgate(pipe) -> None:
@@ -191,11 +195,10 @@ def _remove_tgate(pipe) -> None:
         helper.disable()
         del pipe.deepcache
     del pipe.tgate
-    for module in pipe.unet.modules():
-        if type(module).__name__ == "Attention":
-            # tgate set these on each instance; removing them brings back the class's own forward.
-            module.__dict__.pop("forward", None)
-            module.__dict__.pop("cache", None)
+    for module in _attention_modules(pipe):
+        # tgate set these on each instance; removing them brings back the class's own forward.
+        module.__dict__.pop("forward", None)
+        module.__dict__.pop("cache", None)
 
 
 def candidates(accelerators, model: str, steps: int) -> list[Settings]:

@@ -79,10 +79,18 @@ def combo_key(model: str, sampler: str, steps: int, accelerators) -> tuple:
     return (model, sampler, int(steps), canonical_accelerators(accelerators))
 
 
+def record_key(record: dict) -> tuple:
+    """The combination a stored entry or sweep belongs to."""
+    return combo_key(record["model"], record["sampler"], record["steps"], record["accelerators"])
+
+
 def entry_key(entry: dict) -> tuple:
-    return combo_key(
-        entry["model"], entry["sampler"], entry["steps"], entry["accelerators"]
-    ) + (round(float(entry["target"]), 4),)
+    return record_key(entry) + (round(float(entry["target"]), 4),)
+
+
+def find_sweep(data: dict, key: tuple) -> Optional[dict]:
+    """The stored sweep of a combination (a `combo_key`), or None."""
+    return next((sweep for sweep in data["sweeps"] if record_key(sweep) == key), None)
 
 
 def load(path: Path | str | None = None) -> dict:
@@ -196,8 +204,8 @@ def _sort_key(entry: dict) -> tuple:
 
 def store_sweep(data: dict, sweep: dict, targets) -> None:
     """Put a measured sweep and its per-target entries into `data`, replacing older ones."""
-    key = combo_key(sweep["model"], sweep["sampler"], sweep["steps"], sweep["accelerators"])
-    data["sweeps"] = [s for s in data["sweeps"] if combo_key(**_combo_fields(s)) != key]
+    key = record_key(sweep)
+    data["sweeps"] = [s for s in data["sweeps"] if record_key(s) != key]
     data["sweeps"].append(sweep)
     new = [entry_from_sweep(sweep, target) for target in targets]
     replaced = {entry_key(e) for e in new}
@@ -259,9 +267,9 @@ def lookup(data: dict, model: str, sampler: str, steps: int, accelerators, targe
     for entry in data["entries"]:
         if entry_key(entry) == key:
             return Lookup("exact", entry)
-    for sweep in data["sweeps"]:
-        if combo_key(**_combo_fields(sweep)) == key[:4]:
-            return Lookup("from-sweep", entry_from_sweep(sweep, target))
+    sweep = find_sweep(data, key[:4])
+    if sweep is not None:
+        return Lookup("from-sweep", entry_from_sweep(sweep, target))
     return _nearest(data, key)
 
 

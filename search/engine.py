@@ -206,8 +206,7 @@ def plan_grid(items: list[GridItem], data: dict, targets: Iterable[float], shard
     index, total = shard
     mine = [item for position, item in enumerate(items) if position % total == index]
     result = GridPlan(todo=[], outside_shard=len(items) - len(mine))
-    have = {db.combo_key(**{k: s[k] for k in ("model", "sampler", "steps", "accelerators")})
-            for s in data["sweeps"]}
+    have = {db.record_key(s) for s in data["sweeps"]}
     for item in mine:
         key = db.combo_key(item.model, item.sampler, item.steps, item.accelerators)
         if key in have and not force:

@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from agent.agent import Agent, needs_live_search
+from agent.agent import Agent, live_search_question, needs_live_search
 from agent.cli import cli
 from agent.task import Task
 from tests.conftest import needs_torch
@@ -29,7 +29,7 @@ def test_declined_live_search_keeps_the_script_labelled_unmeasured(tmp_path):
     asked = []
     agent = Agent(db_path=str(tmp_path / "db.json"), confirm=lambda q: asked.append(q) or False, validate=False)
     outcome = agent.run(TASK)
-    assert len(asked) == 1 and "T-Gate+ToMe" in asked[0]
+    assert len(asked) == 1 and "T-Gate+ToMe" in live_search_question(asked[0])
     assert outcome.steps == [] and "UNMEASURED" in outcome.source
 
 
