@@ -3,8 +3,8 @@
 Importing this package does no work and does not import torch.
 """
 
-from agent.errors import DiffaccelError, UnsupportedRequest
-from agent.task import Task
+from core.errors import DiffaccelError, UnsupportedRequest
+from core.task import Task
 
 __all__ = ["DiffaccelError", "Task", "UnsupportedRequest", "parse", "generate_script"]
 
@@ -19,6 +19,6 @@ def parse(text: str) -> Task:
 def generate_script(request: str, db_path=None, model_path=None) -> str:
     """The accelerated script for a request, from the parameter database."""
     from agent.codegen import render, resolve
-    from search import db
+    from core import db
 
     return render(resolve(parse(request), db.load(db_path)), model_path=model_path)

@@ -11,8 +11,8 @@ from typing import Callable, Optional
 
 from pydantic import ValidationError
 
-from agent.errors import DiffaccelError
-from agent.task import Task
+from core.errors import DiffaccelError
+from core.task import Task
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Agent:
     def resolve(self, task: Task, history: list[Step]):
         """The task's parameters from the database, after a live search if it lacks them."""
         from agent.codegen import resolve
-        from search import db
+        from core import db
 
         resolution = resolve(task, db.load_with_live(self.db_path))
         if needs_live_search(resolution) and self._may_search(resolution):

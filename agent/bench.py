@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.task import GRID_STEPS, GRID_TARGETS, MODELS, Task
+from core.task import GRID_STEPS, GRID_TARGETS, MODELS, Task
 
 BENCH_SAMPLERS = ("DDIM", "DPM-Solver++", "UniPCMultistepScheduler")
 BENCH_ACCELERATORS = (
@@ -80,7 +80,7 @@ def run(out: Path, data: dict, validate: bool = False, progress=None) -> Scoreca
     scripts of one such group differ only in numbers, so this runs every code path the benchmark has.
     """
     from agent.codegen import render, resolve
-    from agent.errors import UnsupportedRequest
+    from core.errors import UnsupportedRequest
     from agent.parser import parse
     from agent.validate import run_script
 

@@ -9,8 +9,8 @@ from typing import Optional
 from rich.console import Console
 from rich.syntax import Syntax
 
-from agent.errors import DiffaccelError, UnsupportedRequest
-from agent.task import ACCELERATORS, Task
+from core.errors import DiffaccelError, UnsupportedRequest
+from core.task import ACCELERATORS, Task
 
 HELP = (
     "Describe a task, e.g. 'make SDXL 2x faster with UniPC'. Then refine it: 'now 3x', "
@@ -165,9 +165,9 @@ class ChatSession:
 
     def explain(self) -> None:
         from agent.codegen import provenance_lines
-        from search import db
-        from search.accelerators import settings_from_json
-        from search.pareto import pareto_front
+        from core import db
+        from core.settings import settings_from_json
+        from core.pareto import pareto_front
 
         resolution = self.outcome.resolution
         task, found = resolution.task, resolution.lookup

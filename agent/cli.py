@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from agent.errors import DiffaccelError, MissingDependency, UnsupportedRequest
+from core.errors import DiffaccelError, MissingDependency, UnsupportedRequest
 
 
 class _Group(click.Group):
@@ -185,7 +185,7 @@ def _can_search() -> bool:
 
 
 def raise_validation(validation):
-    from agent.errors import ValidationFailed
+    from core.errors import ValidationFailed
 
     raise ValidationFailed(f"the generated script did not run ({validation.error}); nothing was written")
 
@@ -256,7 +256,7 @@ def bench(out, validate, db_path):
 
     from agent import bench as seed
     from agent.report import print_scorecard
-    from search import db
+    from core import db
 
     data = db.load(db_path)
     with Progress(console=_console(stderr=True), transient=True) as progress:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from agent.task import (
+from core.task import (
     DEFAULT_MODEL,
     DEFAULT_SAMPLER,
     DEFAULT_SPEEDUP,
@@ -31,7 +31,7 @@ class Resolution:
 
     task: Task
     assumed: dict[str, str]  # field -> why it was filled in
-    lookup: Optional[object]  # search.db.Lookup, None when no accelerator is used
+    lookup: Optional[object]  # core.db.Lookup, None when no accelerator is used
     plan: object  # search.accelerators.Plan
     warnings: list[str] = field(default_factory=list)
 
@@ -58,8 +58,9 @@ def search_command(task: Task) -> str:
 
 
 def resolve(task: Task, data: dict) -> Resolution:
-    from search import db
-    from search.accelerators import Settings, plan, settings_from_json
+    from core import db
+    from core.settings import Settings, settings_from_json
+    from search.accelerators import plan
 
     assumed: dict[str, str] = {}
     updates = {}
@@ -110,7 +111,7 @@ def resolve(task: Task, data: dict) -> Resolution:
 
 
 def _library_defaults(task: Task):
-    from search.accelerators import (
+    from core.settings import (
         DeepCacheParams,
         Settings,
         TGateParams,

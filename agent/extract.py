@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from agent.task import Task
+from core.task import Task
 
 FIELDS = ("model", "sampler", "steps", "accelerators", "speedup")
 

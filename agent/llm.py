@@ -22,9 +22,9 @@ from typing import Callable, Optional
 
 from pydantic import ValidationError
 
-from agent.errors import LLMError, MissingDependency, UnsupportedRequest
+from core.errors import LLMError, MissingDependency, UnsupportedRequest
 from agent.extract import FIELDS, Extraction
-from agent.task import ACCELERATORS, MODELS, SAMPLERS, Task
+from core.task import ACCELERATORS, MODELS, SAMPLERS, Task
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 if not PROMPTS.exists():  # an installed copy carries the prompts inside the package

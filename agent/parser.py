@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from agent.errors import UnsupportedRequest
-from agent.task import ACCELERATORS, MODELS, SAMPLERS, Task
+from core.errors import UnsupportedRequest
+from core.task import ACCELERATORS, MODELS, SAMPLERS, Task
 
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,

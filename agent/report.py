@@ -7,7 +7,7 @@ from typing import Optional
 
 from rich.table import Table
 
-from agent.task import Task, combination_label
+from core.task import Task, combination_label
 
 
 def default_filename(task: Task) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from agent.errors import MissingDependency
+from core.errors import MissingDependency
 
 
 @dataclass

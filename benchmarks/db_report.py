@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.task import GRID_COMBINATIONS, combination_label  # noqa: E402
-from search import db  # noqa: E402
+from core.task import GRID_COMBINATIONS, combination_label  # noqa: E402
+from core import db  # noqa: E402
 
 
 def main(path=None):

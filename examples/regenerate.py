@@ -19,7 +19,7 @@ HERE = Path(__file__).parent
 def render_examples(db_path=None) -> dict[str, str]:
     from agent.codegen import render, resolve
     from agent.parser import parse
-    from search import db
+    from core import db
 
     data = db.load(db_path)
     return {name: render(resolve(parse(request), data), filename=name) for name, request in EXAMPLES.items()}

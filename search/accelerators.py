@@ -20,82 +20,17 @@ Rules measured with diffusers 0.42.1, DeepCache 0.1.1, tgate 1.0.0, tomesd 0.1.3
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional
+from typing import Callable, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from agent.task import canonical_accelerators
-
-
-class DeepCacheParams(BaseModel):
-    """DeepCacheSDHelper knobs."""
-
-    model_config = ConfigDict(extra="forbid")
-    cache_interval: int = Field(3, ge=1, description="run the full U-Net every N steps")
-    cache_branch_id: int = Field(
-        0, ge=0, description="skip branch recomputed on cached steps; lower is cheaper, coarser"
-    )
-
-
-class TGateParams(BaseModel):
-    """Keyword arguments of `pipe.tgate(...)`."""
-
-    model_config = ConfigDict(extra="forbid")
-    gate_step: int = Field(10, ge=1, description="step after which cross-attention is cached")
-    sp_interval: int = Field(5, ge=1, description="self-attention cache interval before gate_step")
-    fi_interval: int = Field(1, ge=1, description="self-attention cache interval after gate_step")
-    warm_up: int = Field(2, ge=0, description="first steps always computed in full")
-
-
-class ToMeParams(BaseModel):
-    """tomesd.apply_patch knobs."""
-
-    model_config = ConfigDict(extra="forbid")
-    ratio: float = Field(0.5, gt=0.0, le=0.75, description="fraction of tokens merged")
-    max_downsample: Literal[1, 2, 4, 8] = Field(1, description="merge in layers up to this downsampling")
-    sx: int = Field(2, ge=1)
-    sy: int = Field(2, ge=1)
-
-
-class Settings(BaseModel):
-    """One setting of the accelerators of a combination; an accelerator left None is not used."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    deepcache: Optional[DeepCacheParams] = Field(None, alias="DeepCache")
-    tgate: Optional[TGateParams] = Field(None, alias="T-Gate")
-    tome: Optional[ToMeParams] = Field(None, alias="ToMe")
-
-    @property
-    def accelerators(self) -> tuple[str, ...]:
-        named = {"DeepCache": self.deepcache, "T-Gate": self.tgate, "ToMe": self.tome}
-        return canonical_accelerators(name for name, params in named.items() if params is not None)
-
-    def to_json(self) -> dict:
-        """{'DeepCache': {...}, 'ToMe': {...}}: the form stored in search_params.json."""
-        return self.model_dump(by_alias=True, exclude_none=True)
-
-    def describe(self) -> str:
-        parts = []
-        for name, params in self.to_json().items():
-            knobs = ", ".join(f"{key}={value}" for key, value in params.items())
-            parts.append(f"{name}({knobs})")
-        return " + ".join(parts) or "no accelerator"
-
-
-# Which parameter belongs to which accelerator: reads the original tool's flat parameter dicts.
-PARAMETER_OWNERS = {
-    name: accelerator
-    for accelerator, params_class in (
-        ("DeepCache", DeepCacheParams),
-        ("T-Gate", TGateParams),
-        ("ToMe", ToMeParams),
-    )
-    for name in params_class.model_fields
-}
-
-
-def default_tome_max_downsample(model: str) -> int:
-    return 2 if model == "SDXL" else 1
+from core.settings import (
+    DeepCacheParams,
+    Settings,
+    TGateParams,
+    ToMeParams,
+    default_tome_max_downsample,
+    field_name,
+)
+from core.task import canonical_accelerators
 
 
 @dataclass(frozen=True)
@@ -224,23 +159,6 @@ def candidates(accelerators, model: str, steps: int) -> list[Settings]:
     settings = [Settings()]
     for name in accelerators:
         settings = [
-            s.model_copy(update={_FIELD[name]: params}) for s in settings for params in options[name]
+            s.model_copy(update={field_name(name): params}) for s in settings for params in options[name]
         ]
     return settings if accelerators else []
-
-
-_FIELD = {"DeepCache": "deepcache", "T-Gate": "tgate", "ToMe": "tome"}
-
-
-def settings_from_json(data: dict) -> Settings:
-    """Read stored parameters: nested by accelerator, or the original tool's flat dict."""
-    if any(key in data for key in ("DeepCache", "T-Gate", "ToMe")):
-        return Settings.model_validate(data)
-    nested: dict[str, dict] = {}
-    for key, value in data.items():
-        owner = PARAMETER_OWNERS.get(key)
-        if owner is not None:  # the original files mix figures (speedup, ssim) into the dict
-            nested.setdefault(owner, {})[key] = value
-    if not nested:
-        raise ValueError(f"no accelerator parameter among {sorted(data)}")
-    return Settings.model_validate(nested)

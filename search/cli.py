@@ -6,8 +6,8 @@ import time
 
 import click
 
-from agent.errors import DiffaccelError, MissingDependency
-from agent.task import GRID_COMBINATIONS, GRID_STEPS, GRID_TARGETS, MODELS, SAMPLERS
+from core.errors import DiffaccelError, MissingDependency
+from core.task import GRID_COMBINATIONS, GRID_STEPS, GRID_TARGETS, MODELS, SAMPLERS, accelerators_from_text
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -21,14 +21,13 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _combination(text: str) -> tuple[str, ...]:
-    from agent.parser import parse
-
     if text.strip().lower() in ("none", ""):
         raise click.BadParameter("the search needs at least one accelerator (DeepCache, T-Gate, ToMe)")
-    accelerators = parse(text.replace(",", " and ")).accelerators
-    if not accelerators:
-        raise click.BadParameter(f"{text!r}: name accelerators as DeepCache,T-Gate,ToMe")
-    return tuple(accelerators)
+    try:
+        accelerators = accelerators_from_text(text)
+    except ValueError as error:
+        raise click.BadParameter(f"{error}; name accelerators as DeepCache,T-Gate,ToMe") from None
+    return accelerators
 
 
 @click.command()
@@ -68,7 +67,7 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         import torch
     except ImportError:
         raise MissingDependency("the search needs torch and diffusers: pip install 'diffaccel[run]'") from None
-    from search import db
+    from core import db
     from search.engine import SearchConfig, grid_items, parse_shard
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

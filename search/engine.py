@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterable, Optional
 
-from agent.task import (
+from core.task import (
     GRID_COMBINATIONS,
     GRID_STEPS,
     GRID_TARGETS,
@@ -23,8 +23,9 @@ from agent.task import (
     canonical_accelerators,
     combination_label,
 )
+from core.settings import Settings
 from search import accelerators as acc
-from search import db
+from core import db
 from search.measure import PROMPTS, mean_quality, median, provenance, timed
 
 
@@ -62,7 +63,7 @@ def sweep(pipe, model: str, sampler: str, steps: int, accelerators, config: Sear
     set_sampler(pipe, sampler)
     choose = config.candidates or acc.candidates
     settings = choose(accelerators, model, steps)
-    plans = [acc.plan(model, acc.Settings())] + [acc.plan(model, s) for s in settings]
+    plans = [acc.plan(model, Settings())] + [acc.plan(model, s) for s in settings]
     prompts = PROMPTS[: config.prompts]
     jobs = [(prompt, seed) for prompt in prompts for seed in config.seeds]
     started = time.perf_counter()

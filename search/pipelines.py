@@ -13,7 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from agent.task import MODEL_INFO, SAMPLER_INFO
+from core.task import MODEL_INFO, SAMPLER_INFO
 
 SD_DOWN = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
 SD_UP = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]

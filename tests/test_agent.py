@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from agent.agent import Agent, live_search_question, needs_live_search
 from agent.cli import cli
-from agent.task import Task
+from core.task import Task
 from tests.conftest import needs_torch
 from tools import registry
 

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from agent.chat import ChatSession
 from agent.cli import cli
-from agent.task import Task
+from core.task import Task
 
 SESSION = "\n".join([
     "make SDXL 2x faster with UniPC",

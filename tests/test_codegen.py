@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from agent.cli import cli
 from agent.codegen import render, resolve
 from agent.parser import parse
-from agent.task import ALL_COMBINATIONS, MODELS, SAMPLERS, Task
-from search import db
+from core.task import ALL_COMBINATIONS, MODELS, SAMPLERS, Task
+from core import db
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import DatabaseError
-from agent.task import GRID_TARGETS
-from search import db
+from core.errors import DatabaseError
+from core.task import GRID_TARGETS
+from core import db
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,7 +95,7 @@ def test_concurrent_writers_lose_nothing(path):
 
 KILLED_WRITER = """
 import sys, time
-from search import db
+from core import db
 from tests.test_db import make_sweep
 def slow(data):
     db.store_sweep(data, make_sweep(steps=99), [2.0])

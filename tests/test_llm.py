@@ -4,9 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
-from agent.errors import UnsupportedRequest
+from core.errors import UnsupportedRequest
 from agent.extract import extract
-from agent.task import Task
+from core.task import Task
 from tests.llm_server import ScriptedServer, completion
 
 GOOD = {"model": "SDXL", "sampler": "UniPC", "steps": None, "accelerators": ["DeepCache"], "speedup": 2.0}

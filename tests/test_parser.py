@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from agent.bench import prompts
 from agent.cli import cli
-from agent.errors import UnsupportedRequest
+from core.errors import UnsupportedRequest
 from agent.parser import parse
 
 

@@ -7,9 +7,10 @@ from tests.conftest import gpu, needs_torch
 
 pytestmark = [needs_torch]
 
-from agent.task import ALL_COMBINATIONS, MODELS  # noqa: E402
+from core.task import ALL_COMBINATIONS, MODELS  # noqa: E402
+from core.settings import DeepCacheParams, Settings, settings_from_json  # noqa: E402
 from search import accelerators as acc  # noqa: E402
-from search import db  # noqa: E402
+from core import db  # noqa: E402
 from search.engine import GridItem, SearchConfig, grid_items, parse_shard, plan_grid, search_one  # noqa: E402
 
 
@@ -44,12 +45,12 @@ def test_tiny_search_writes_valid_entries_with_provenance(model, tiny_pipes, tmp
         assert source["dtype"] == "float32" and source["libraries"]["diffusers"]
         assert source["metrics"] == ["ssim", "psnr"] and "proxy" in source["quality_note"]
         assert entry["status"] in ("ok", "infeasible")
-        acc.settings_from_json(entry["params"])  # stored parameters read back
+        settings_from_json(entry["params"])  # stored parameters read back
 
 
 def test_higher_deepcache_interval_measures_faster(tiny_pipes, tmp_path):
     def intervals(accelerators, model, steps):
-        return [acc.Settings(deepcache=acc.DeepCacheParams(cache_interval=n)) for n in (1, 6)]
+        return [Settings(deepcache=DeepCacheParams(cache_interval=n)) for n in (1, 6)]
 
     config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), repeats=3,
                           targets=(1.5, 50.0), candidates=intervals)
@@ -68,7 +69,7 @@ def test_undo_restores_the_unaccelerated_pipeline(model, combination, tiny_pipes
     import numpy as np
 
     pipe = tiny_pipes[model]
-    baseline_plan = acc.plan(model, acc.Settings())
+    baseline_plan = acc.plan(model, Settings())
     before = _image(pipe, baseline_plan)
     plan = acc.plan(model, acc.candidates(combination, model, 8)[0])
     undo = acc.apply(pipe, plan)

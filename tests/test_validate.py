@@ -6,7 +6,7 @@ from tests.conftest import needs_torch
 
 pytestmark = [needs_torch]
 
-from agent.task import ALL_COMBINATIONS, MODELS, SAMPLERS, Task  # noqa: E402
+from core.task import ALL_COMBINATIONS, MODELS, SAMPLERS, Task  # noqa: E402
 
 
 @pytest.mark.slow
@@ -16,7 +16,7 @@ from agent.task import ALL_COMBINATIONS, MODELS, SAMPLERS, Task  # noqa: E402
 def test_generated_script_runs_on_tiny_pipeline(model, sampler, combination):
     from agent.codegen import render, resolve
     from agent.validate import run_script
-    from search import db
+    from core import db
 
     task = Task(model=model, sampler=sampler, steps=12, accelerators=list(combination), speedup=2.0)
     result = run_script(render(resolve(task, db.load())), model, timeout=600)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from agent.task import AcceleratorName, ModelName, SamplerName
+from core.task import AcceleratorName, ModelName, SamplerName
 
 
 def lookup_parameters(request: str, db_path: Optional[str] = None) -> dict:
@@ -20,7 +20,7 @@ def lookup_parameters(request: str, db_path: Optional[str] = None) -> dict:
     """
     from agent.codegen import resolve
     from agent.parser import parse
-    from search import db
+    from core import db
 
     resolution = resolve(parse(request), db.load_with_live(db_path))
     return lookup_answer(resolution)
@@ -55,8 +55,8 @@ def lookup(model: ModelName, sampler: SamplerName, steps: int, accelerators: Opt
         db_path: the parameter database; null means the shipped one plus live searches.
     """
     from agent.codegen import resolve
-    from agent.task import Task
-    from search import db
+    from core.task import Task
+    from core import db
 
     task = Task(model=model, sampler=sampler, steps=steps, accelerators=accelerators, speedup=speedup)
     return lookup_answer(resolve(task, db.load_with_live(db_path)))

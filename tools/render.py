@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from agent.task import AcceleratorName, ModelName, SamplerName
+from core.task import AcceleratorName, ModelName, SamplerName
 
 
 def render_script(model: ModelName, sampler: SamplerName, steps: int, accelerators: list[AcceleratorName],
@@ -22,8 +22,8 @@ def render_script(model: ModelName, sampler: SamplerName, steps: int, accelerato
         db_path: the parameter database; null means the shipped one plus live searches.
     """
     from agent.codegen import render, resolve
-    from agent.task import Task
-    from search import db
+    from core.task import Task
+    from core import db
 
     task = Task(model=model, sampler=sampler, steps=steps, accelerators=accelerators, speedup=speedup)
     return render(resolve(task, db.load_with_live(db_path)), model_path=model_path)

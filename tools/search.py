@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from agent.task import AcceleratorName, ModelName, SamplerName
+from core.task import AcceleratorName, ModelName, SamplerName
 
 CPU_NOTE = ("measured on the CPU with a tiny random pipeline: it shows the setting works and how it "
             "ranks, not deployment speed; run `agent search` on a GPU for real figures")
@@ -28,10 +28,10 @@ def live_search(model: ModelName, sampler: SamplerName, steps: int, accelerators
     try:
         import torch
     except ImportError:
-        from agent.errors import MissingDependency
+        from core.errors import MissingDependency
 
         raise MissingDependency("a live search needs torch and diffusers: pip install 'diffaccel[run]'") from None
-    from search import db
+    from core import db
     from search.engine import SearchConfig, search_one
 
     cuda = torch.cuda.is_available()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from agent.task import ModelName
+from core.task import ModelName
 
 
 def validate_script(source: str, model: ModelName, target: Optional[float] = None,

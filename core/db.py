@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from agent.errors import DatabaseError
-from agent.task import GRID_COMBINATIONS, canonical_accelerators, combination_label
-from search.pareto import pick
+from core.errors import DatabaseError
+from core.task import GRID_COMBINATIONS, MODELS, SAMPLERS, canonical_accelerators, combination_label
+from core.pareto import pick
 
 FORMAT = "diffaccel-search-params"
 VERSION = 1
@@ -125,21 +125,23 @@ def _upgrade(raw, path: Path) -> dict:
 
 def _from_tuple_keys(raw: dict, path: Path) -> dict:
     """Read the original tool's {"('SD1.5', 'DDIM', 50, 'DeepCache', 2.0)": {params}} files."""
-    from agent.parser import parse
-    from search.accelerators import settings_from_json
+    from core.settings import settings_from_json
+    from core.task import canonical_name
 
     data = empty()
     for key, params in raw.items():
         try:
             model, sampler, steps, accelerators, target = ast.literal_eval(key)
-            task = parse(f"{model} {sampler} {accelerators}")
+            model, sampler = canonical_name(model), canonical_name(sampler)
+            if model not in MODELS or sampler not in SAMPLERS:
+                raise ValueError("unknown model or sampler")
             settings = settings_from_json(params)
         except Exception as error:  # noqa: BLE001 - any malformed key is the same user problem
             raise DatabaseError(f"{path}: cannot read legacy entry {key!r}: {error}") from None
         data["entries"].append(
             {
-                "model": task.model,
-                "sampler": task.sampler,
+                "model": model,
+                "sampler": sampler,
                 "steps": int(steps),
                 "accelerators": list(settings.accelerators),
                 "target": float(target),
@@ -303,7 +305,7 @@ def _nearest(data: dict, key: tuple) -> Lookup:
 def best_combination(data: dict, model: str, sampler: str, steps: int, target: float):
     """(accelerators, Lookup) of the measured combination that reaches the target with the best
     quality; None when no combination of this model/sampler/steps is measured as feasible."""
-    from search.pareto import quality_key
+    from core.pareto import quality_key
 
     feasible = []
     for combo in GRID_COMBINATIONS:

@@ -81,6 +81,38 @@ def canonical_accelerators(names) -> tuple[str, ...]:
     return tuple(name for name in ACCELERATORS if name in chosen)
 
 
+_ALIASES = {
+    "sd15": "SD1.5", "sdv15": "SD1.5", "sd21": "SD2.1", "sdv21": "SD2.1", "sdxl": "SDXL",
+    "ddim": "DDIM", "ddimscheduler": "DDIM",
+    "dpmsolver": "DPM-Solver++", "dpmsolverpp": "DPM-Solver++", "dpmpp": "DPM-Solver++",
+    "dpmsolvermultistepscheduler": "DPM-Solver++",
+    "unipc": "UniPC", "unipcmultistepscheduler": "UniPC",
+    "deepcache": "DeepCache", "tgate": "T-Gate", "tome": "ToMe", "tomesd": "ToMe",
+}
+
+
+def canonical_name(text: str) -> str | None:
+    """A model, sampler or accelerator as written by a person or the original tool
+    ('sd-xl', 'UniPCMultistepScheduler', 'tgate') in its canonical spelling; None if unknown."""
+    return _ALIASES.get("".join(ch for ch in text.lower() if ch.isalnum()).replace("plus", "pp"))
+
+
+def accelerators_from_text(text: str) -> tuple[str, ...]:
+    """'DeepCache, T-Gate, and ToMe' or 'DeepCache,ToMe' as canonical accelerator names.
+
+    Raises ValueError naming the first part that is not an accelerator."""
+    parts = [part.strip() for part in text.replace(" and ", ",").split(",")]
+    names = []
+    for part in filter(None, parts):
+        if part.lower().startswith("and "):
+            part = part[4:]
+        name = canonical_name(part)
+        if name not in ACCELERATORS:
+            raise ValueError(f"{part!r} is not an accelerator; supported: {', '.join(ACCELERATORS)}")
+        names.append(name)
+    return canonical_accelerators(names)
+
+
 def combination_label(accelerators) -> str:
     """'DeepCache+T-Gate' style label; 'none' for no accelerator."""
     return "+".join(accelerators) if accelerators else "none"
