@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ModelName = Literal["SD1.5", "SD2.1", "SDXL"]
 SamplerName = Literal["DDIM", "DPM-Solver++", "UniPC"]
 AcceleratorName = Literal["DeepCache", "T-Gate", "ToMe"]
+# How the U-Net runs: eager PyTorch, or replayed CUDA graphs (see search/graph.py).
+EngineName = Literal["eager", "graph"]
+# The knobs a request may state ("DeepCache with cache interval 3"); see core/settings.py.
+KnobName = Literal["cache_interval", "cache_branch_id", "gate_step", "ratio"]
 
 MODELS: tuple[str, ...] = get_args(ModelName)
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
@@ -118,6 +122,10 @@ def combination_label(accelerators) -> str:
     return "+".join(accelerators) if accelerators else "none"
 
 
+# The fields of the original benchmark's task; the others are refinements a request may add.
+TASK_FIELDS = ("model", "sampler", "steps", "accelerators", "speedup")
+
+
 class Task(BaseModel):
     """A request to accelerate Stable Diffusion inference, without retraining.
 
@@ -154,7 +162,22 @@ class Task(BaseModel):
         description="Target speedup factor, e.g. 2.0 for '2x faster'. Null if not stated.",
     )
 
-    @field_validator("accelerators")
+    engine: Optional[EngineName] = Field(
+        None,
+        description="'eager' if the request refuses compilation or graphs ('no compile', 'eager'); "
+        "'graph' if it asks for them. Null if not stated.",
+    )
+    excluded: Optional[list[AcceleratorName]] = Field(
+        None,
+        max_length=3,
+        description="Accelerators the request forbids ('without DeepCache'). Null if none.",
+    )
+    knobs: Optional[dict[KnobName, float]] = Field(
+        None,
+        description="Accelerator knobs the request states, e.g. {'cache_interval': 3}. Null if none.",
+    )
+
+    @field_validator("accelerators", "excluded")
     @classmethod
     def _canonical_order(cls, value):
         return None if value is None else list(canonical_accelerators(value))
@@ -165,7 +188,13 @@ class Task(BaseModel):
         return self.model_copy(update=known)
 
     def missing(self) -> list[str]:
-        return [name for name, value in self.model_dump().items() if value is None]
+        """The five fields every task needs that this one leaves unknown."""
+        return [name for name in TASK_FIELDS if getattr(self, name) is None]
+
+    def as_json(self) -> dict:
+        """The five fields, plus engine, excluded and knobs where the request stated them."""
+        data = self.model_dump()
+        return {k: v for k, v in data.items() if k in TASK_FIELDS or v is not None}
 
     def describe(self) -> str:
         """One line a person reads: 'SDXL, UniPC, 25 steps, DeepCache, 2.0x'."""
@@ -176,6 +205,12 @@ class Task(BaseModel):
             "accelerators ?" if self.accelerators is None else combination_label(self.accelerators),
             f"{self.speedup:g}x" if self.speedup else "speedup ?",
         ]
+        if self.engine:
+            parts.append(f"{self.engine} engine")
+        if self.excluded:
+            parts.append("without " + combination_label(self.excluded))
+        if self.knobs:
+            parts.append(", ".join(f"{name}={value:g}" for name, value in self.knobs.items()))
         return ", ".join(parts)
 
 
