@@ -18,7 +18,6 @@ def parse(text: str) -> Task:
 
 def generate_script(request: str, db_path=None, model_path=None) -> str:
     """The accelerated script for a request, from the parameter database."""
-    from agent.codegen import render, resolve
-    from core import db
+    from agent.agent import Agent
 
-    return render(resolve(parse(request), db.load(db_path)), model_path=model_path)
+    return Agent(db_path=db_path, live_search="never", model_path=model_path).run(parse(request)).source

@@ -1,99 +1,99 @@
-"""The agent loop: resolve a task, search live on a miss, render, validate. Short and bounded.
+"""The one path from a task to a script: look up, search live on a miss, render, validate.
 
-Two kinds of failure: a bug in diffaccel propagates; a tool's refusal (bad arguments, missing
-dependency, a script that fails) is recorded as an observation and shown, never hidden.
+`agent generate`, `agent chat` and `agent verify` all go through `Agent.run`, so the same task gives
+the same script whichever way it was asked. A domain error (DiffaccelError) from a live search is
+recorded and the script is labelled unmeasured; anything else is a bug and propagates.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Literal, Optional
 
-from pydantic import ValidationError
-
+from core import db
 from core.errors import DiffaccelError
 from core.task import Task
+from tools.lookup import Resolution, lookup_json, resolve
+from tools.render import default_filename, render
+from tools.search import DEFAULT_BUDGET_S, LiveSearch, live_search
+from tools.validate import DEFAULT_TIMEOUT_S, Validation, validate
 
-
-@dataclass
-class Step:
-    tool: str
-    arguments: dict
-    observation: object
-    ok: bool = True
+LiveSearchPolicy = Literal["ask", "always", "never"]
 
 
 @dataclass
 class Outcome:
-    resolution: object  # agent.codegen.Resolution
+    """What one request produced: the decision, the script, and what was run to get there."""
+
+    resolution: Resolution
     source: str
-    validation: Optional[dict] = None
-    steps: list[Step] = field(default_factory=list)
+    filename: str
+    live_search: Optional[LiveSearch] = None
+    validation: Optional[Validation] = None
+    notes: list[str] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        return self.validation is None or self.validation.ok
 
-def needs_live_search(resolution) -> bool:
-    """True when no sweep of exactly this combination was measured."""
-    return bool(resolution.task.accelerators) and resolution.lookup.match in ("missing", "nearest")
+    def to_json(self, written: Optional[str] = None) -> dict:
+        answer = lookup_json(self.resolution)
+        answer["script"] = written
+        answer["notes"] = self.notes
+        if self.live_search is not None:
+            answer["live_search"] = vars(self.live_search)
+        if self.validation is not None:
+            answer["validation"] = self.validation.to_json()
+        return answer
 
 
 class Agent:
-    max_steps = 4
-
-    def __init__(self, db_path: Optional[str] = None, live_search: str = "ask",
-                 confirm: Callable[[object], bool] = lambda resolution: False, validate: bool = True,
-                 model_path: Optional[str] = None, on_step: Callable[[Step], None] = lambda step: None):
+    def __init__(self, db_path: Optional[str] = None, live_search: LiveSearchPolicy = "ask",
+                 confirm: Callable[[Resolution], bool] = lambda resolution: False, validate: bool = False,
+                 model_path: Optional[str] = None, search_budget_s: float = DEFAULT_BUDGET_S,
+                 validate_timeout_s: float = DEFAULT_TIMEOUT_S, say: Callable[[str], None] = lambda line: None):
         self.db_path, self.live_search, self.confirm = db_path, live_search, confirm
-        self.validate, self.model_path, self.on_step = validate, model_path, on_step
+        self.validate, self.model_path, self.say = validate, model_path, say
+        self.search_budget_s, self.validate_timeout_s = search_budget_s, validate_timeout_s
+        self._data: Optional[db.Database] = None
 
-    def run(self, task: Task) -> Outcome:
-        from agent.codegen import render
+    def data(self) -> db.Database:
+        """The database, read once per agent and again after a live search wrote to it."""
+        if self._data is None:
+            self._data = db.load_with_live(self.db_path)
+        return self._data
 
-        history: list[Step] = []
-        resolution = self.resolve(task, history)
-        source = render(resolution, model_path=self.model_path)
-        validation = None
-        if self.validate:
-            checked = self._call(history, "validate_script", source=source, model=resolution.task.model,
-                                 target=resolution.task.speedup, model_path=self.model_path)
-            validation = checked.observation if checked.ok else {"ok": False, "error": checked.observation}
-        return Outcome(resolution, source, validation, history)
+    def run(self, task: Task, filename: Optional[str] = None, validate: Optional[bool] = None) -> Outcome:
+        resolution = resolve(task, self.data())
+        notes: list[str] = []
+        searched = None
+        if resolution.needs_search and self._may_search(resolution):
+            try:
+                searched = live_search(resolution.task, self.db_path, self.search_budget_s, self.say)
+                notes.append(searched.summary())
+                self._data = None
+                resolution = resolve(task, self.data())
+            except DiffaccelError as error:
+                notes.append(f"live search not run: {error}")
+        filename = filename or default_filename(resolution)
+        source = render(resolution, model_path=self.model_path, filename=filename)
+        checked = None
+        if self.validate if validate is None else validate:
+            checked = validate_script(source, resolution, self.model_path, self.validate_timeout_s)
+        return Outcome(resolution, source, filename, searched, checked, notes)
 
-    def resolve(self, task: Task, history: list[Step]):
-        """The task's parameters from the database, after a live search if it lacks them."""
-        from agent.codegen import resolve
-        from core import db
-
-        resolution = resolve(task, db.load_with_live(self.db_path))
-        if needs_live_search(resolution) and self._may_search(resolution):
-            fields = resolution.task.model_dump()
-            searched = self._call(history, "live_search", model=fields["model"], sampler=fields["sampler"],
-                                  steps=fields["steps"], accelerators=fields["accelerators"],
-                                  db_path=self.db_path)
-            if searched.ok:
-                resolution = resolve(resolution.task, db.load_with_live(self.db_path))
-        return resolution
-
-    def _call(self, history: list[Step], name: str, **arguments) -> Step:
-        from tools import registry
-
-        if len(history) >= self.max_steps:
-            raise RuntimeError(f"agent exceeded {self.max_steps} tool calls")
-        try:
-            step = Step(name, arguments, registry()[name](**arguments))
-        except (ValidationError, DiffaccelError) as error:
-            step = Step(name, arguments, str(error), ok=False)
-        history.append(step)
-        self.on_step(step)
-        return step
-
-    def _may_search(self, resolution) -> bool:
+    def _may_search(self, resolution: Resolution) -> bool:
         if self.live_search == "never":
             return False
         return self.live_search == "always" or self.confirm(resolution)
 
 
-def live_search_question(resolution) -> str:
-    return (
-        f"No sweep of {resolution.task.describe()} was measured "
-        f"({resolution.lookup.note()}). Measure it now with a live search?"
-    )
+def validate_script(source: str, resolution: Resolution, model_path: Optional[str],
+                    timeout_s: float = DEFAULT_TIMEOUT_S) -> Validation:
+    task = resolution.task
+    return validate(source, task.model, task.speedup if task.accelerators else None, model_path, timeout_s)
+
+
+def live_search_question(resolution: Resolution) -> str:
+    return (f"No sweep of {resolution.task.describe()} was measured ({resolution.lookup.note()}). "
+            "Measure it now with a live search?")

@@ -73,16 +73,15 @@ class Scorecard:
     failures: list[str] = field(default_factory=list)
 
 
-def run(out: Path, data: dict, validate: bool = False, progress=None) -> Scorecard:
-    """Parse, resolve and render every benchmark prompt into out/gen_code/<id>.py.
+def run(out: Path, agent, validate: bool = False, progress=None) -> Scorecard:
+    """Parse every benchmark prompt and write its script (through `Agent.run`) to out/gen_code/<id>.py.
 
     With `validate`, one script per (model, sampler, accelerators) runs on a tiny pipeline: the
     scripts of one such group differ only in numbers, so this runs every code path the benchmark has.
     """
-    from agent.codegen import render, resolve
-    from core.errors import UnsupportedRequest
+    from agent.agent import validate_script
     from agent.parser import parse
-    from agent.validate import run_script
+    from core.errors import UnsupportedRequest
 
     write_index_files(out)
     code_dir = out / "gen_code"
@@ -100,22 +99,22 @@ def run(out: Path, data: dict, validate: bool = False, progress=None) -> Scoreca
             card.parsed += 1
         else:
             card.failures.append(f"{pid}: parsed as {task.describe()}")
-        resolution = resolve(task, data)
-        source = render(resolution, filename=f"{pid}.py")
+        outcome = agent.run(task, filename=f"{pid}.py", validate=False)
         try:
-            compile(source, f"{pid}.py", "exec")
+            compile(outcome.source, f"{pid}.py", "exec")
             card.compiled += 1
         except SyntaxError as error:
             card.failures.append(f"{pid}: does not compile: {error}")
-        if resolution.lookup is not None and resolution.lookup.match in ("exact", "from-sweep"):
+        found = outcome.resolution.lookup
+        if found is not None and found.match in ("exact", "from-sweep"):
             card.measured += 1
-            card.feasible += resolution.lookup.feasible
-        (code_dir / f"{pid}.py").write_text(source, encoding="utf-8")
+            card.feasible += found.feasible
+        (code_dir / f"{pid}.py").write_text(outcome.source, encoding="utf-8")
         group = (task.model, task.sampler, tuple(task.accelerators))
         if validate and group not in validated_groups:
             validated_groups.add(group)
             card.validation_run += 1
-            result = run_script(source, task.model)
+            result = validate_script(outcome.source, outcome.resolution, None)
             card.validated += result.ok
             if not result.ok:
                 card.failures.append(f"{pid}: {result.summary()}")

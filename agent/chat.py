@@ -116,57 +116,30 @@ class ChatSession:
 
     # -- showing ------------------------------------------------------------------------------------
     def show(self, outcome) -> None:
-        from agent.report import parameter_table, task_table
-        from agent.codegen import provenance_lines
+        from agent.report import print_outcome
 
         self.outcome = outcome
-        resolution = outcome.resolution
-        self.task = resolution.task
-        self.console.print(task_table(resolution.task, assumed=resolution.assumed))
-        self.console.print(parameter_table(resolution))
-        for line in provenance_lines(resolution):
-            self.console.print(line)
-        for step in outcome.steps:
-            if step.tool == "live_search":
-                self.console.print(_search_line(step))
-        for warning in resolution.warnings:
-            self.console.print(f"[yellow]Warning:[/yellow] {warning}")
+        self.task = outcome.resolution.task
+        print_outcome(self.console, outcome, None)
         self.console.print(Syntax(outcome.source, "python", line_numbers=False))
-        self._report_validation(outcome.validation)
         self.save(None)
 
-    def _report_validation(self, validation: Optional[dict]) -> None:
-        if validation is None:
-            return
-        if validation.get("ok"):
-            report = validation.get("report") or {}
-            figures = ", ".join(f"{k} {report[k]}" for k in ("speedup", "ssim", "psnr") if k in report)
-            self.console.print(f"[green]Validated[/green] ({validation.get('kind', 'run')}): {figures}")
-        else:
-            self.console.print(f"[red]The script failed:[/red] {validation.get('error')}. It is not working code.")
-
     def save(self, path: Optional[Path]) -> None:
-        from agent.cli import write_atomic
-        from agent.report import default_filename
+        from core.files import save_user_file
 
-        target = path or self.out_dir / default_filename(self.outcome.resolution.task)
-        write_atomic(target, self.outcome.source)
+        target = save_user_file(path or self.out_dir / self.outcome.filename, self.outcome.source)
         self.console.print(f"Saved [bold]{target}[/bold]")
 
     def validate(self) -> None:
-        from tools.validate import validate_script
+        from agent.agent import validate_script
 
-        task = self.outcome.resolution.task
-        self.console.print("Running the script on a tiny CPU pipeline...")
-        try:
-            self._report_validation(validate_script(self.outcome.source, task.model, task.speedup))
-        except DiffaccelError as error:
-            self.console.print(f"[red]{error}[/red]")
+        self.console.print("Running the script...")
+        result = validate_script(self.outcome.source, self.outcome.resolution, self.agent.model_path)
+        colour = "green" if result.ok else "red"
+        self.console.print(f"[{colour}]Validation:[/{colour}] {result.summary()}")
 
     def explain(self) -> None:
-        from agent.codegen import provenance_lines
         from core import db
-        from core.settings import settings_from_json
         from core.pareto import pareto_front
 
         resolution = self.outcome.resolution
@@ -180,25 +153,13 @@ class ChatSession:
             return
         self.console.print(
             f"For {task.describe()} the database holds a sweep of measured settings; diffaccel picks, "
-            f"among those reaching {task.speedup:g}x, the one with the highest SSIM against the "
-            "unaccelerated image (PSNR breaks ties)."
+            f"among those whose speedup interval's lower bound reaches {task.speedup:g}x, the one with the "
+            "highest SSIM against the unaccelerated image (PSNR breaks ties)."
         )
-        for line in provenance_lines(resolution):
-            self.console.print(line)
-        key = db.combo_key(task.model, task.sampler, task.steps, task.accelerators)
-        sweep = db.find_sweep(db.load_with_live(self.agent.db_path), key)
+        sweep = self.agent.data().find_sweep(db.combo_key(task.model, task.sampler, task.steps, task.accelerators))
         if sweep is None:
             return
-        self.console.print("Pareto front of the sweep (speedup, SSIM, settings):")
-        for candidate in pareto_front(sweep["candidates"]):
-            self.console.print(f"  {candidate['speedup']:.2f}x  SSIM {candidate['quality']['ssim']:.3f}  "
-                               f"{settings_from_json(candidate['params']).describe()}")
-
-
-def _search_line(step) -> str:
-    if not step.ok:
-        return f"[red]Live search failed:[/red] {step.observation}"
-    result = step.observation
-    line = (f"Live search: {result['candidates']} settings measured on {result['device']} "
-            f"({result['weights']} weights) in {result['seconds']} s, stored in {result['stored_in']}")
-    return line + (f"\n[yellow]Note:[/yellow] {result['note']}" if result.get("note") else "")
+        self.console.print("Pareto front of the sweep (engine, speedup, SSIM, settings):")
+        for candidate in pareto_front(sweep.candidates):
+            self.console.print(f"  {candidate.engine:5} {candidate.speedup:.2f}x  SSIM {candidate.quality.ssim:.3f}  "
+                               f"{candidate.params.describe()}")

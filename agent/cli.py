@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from core.errors import DiffaccelError, MissingDependency, UnsupportedRequest
+from core.errors import DiffaccelError, UnsupportedRequest, ValidationFailed
+from core.files import save_user_file
 
 
 class _Group(click.Group):
@@ -117,13 +118,20 @@ def _echo_notices(notices):
 @click.option("-o", "--output", "output", default=None,
               help="script path; '-' prints it (default: a name made from the task)")
 @click.option("--model-path", default=None, help="weights the script loads by default (hub id or local path)")
-@click.option("--validate", is_flag=True, help="run the script on a tiny CPU pipeline before writing it")
+@click.option("--validate", is_flag=True,
+              help="run the script before writing it: a GPU benchmark with CUDA and local --model-path "
+                   "weights, else a tiny CPU smoke run")
+@click.option("--validate-timeout", type=click.FloatRange(min=1), default=900, show_default=True,
+              help="seconds the validation run may take")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary instead of tables")
 @click.option("--live-search/--no-live-search", default=True, show_default=True,
-              help="measure a combination the database lacks (needs torch; tiny CPU model without a GPU)")
+              help="measure a combination the database lacks (needs torch; tiny model without a GPU)")
+@click.option("--search-budget", type=click.FloatRange(min=1), default=300, show_default=True,
+              help="seconds a live search may take; a longer one is refused with the command that runs it")
 @db_option
 @_with_llm_options
-def generate(request, output, model_path, validate, as_json, live_search, db_path, llm, llm_model):
+def generate(request, output, model_path, validate, validate_timeout, as_json, live_search, search_budget,
+             db_path, llm, llm_model):
     """Write an accelerated diffusers script for REQUEST.
 
     Unknown fields are filled in: steps by the model's default, accelerators by the measured
@@ -134,73 +142,39 @@ def generate(request, output, model_path, validate, as_json, live_search, db_pat
     agent generate "SD1.5 DDIM 50 steps DeepCache 3x" -o sd15.py --validate
     """
     from agent.agent import Agent
-    from agent.codegen import render
-    from agent.report import default_filename, generation_json, print_generation
+    from agent.report import print_outcome
 
     notices: list[str] = []
     parsed = _parse(request, llm, llm_model, notices.append)
+    console = _console(stderr=output == "-" or as_json)
 
     def announce(resolution) -> bool:
-        click.echo(f"No sweep of {resolution.task.describe()} is measured ({resolution.lookup.note()}): "
-                   "running a live search...", err=True)
+        console.print(f"No sweep of {resolution.task.describe()} is measured ({resolution.lookup.note()}).")
         return True
 
-    def note(step) -> None:
-        if not step.ok:
-            raise DiffaccelError(f"the live search failed: {step.observation}")
-        result = step.observation
-        notices.append(f"live search: {result['candidates']} settings on {result['device']} in {result['seconds']} s")
-        if result["note"]:
-            notices.append(result["note"])
-
     agent = Agent(db_path=db_path, live_search="ask" if live_search and _can_search() else "never",
-                  confirm=announce, on_step=note)
-    resolution = agent.resolve(parsed.task, history=[])
-    filename = output if output and output != "-" else default_filename(resolution.task)
-    source = render(resolution, model_path=model_path, filename=filename)
-    validation = None
-    if validate:
-        from agent.validate import run_script
-
-        validation = run_script(source, resolution.task.model)
-    written = output != "-" and (validation is None or validation.ok)
+                  confirm=announce, validate=validate, model_path=model_path, search_budget_s=search_budget,
+                  validate_timeout_s=validate_timeout, say=console.print)
+    outcome = agent.run(parsed.task, filename=output if output and output != "-" else None)
+    written = outcome.filename if output != "-" and outcome.ok else None
     if written:
-        write_atomic(Path(filename), source)
+        save_user_file(written, outcome.source)
     if as_json:
-        click.echo(json.dumps(generation_json(resolution, filename if written else None, validation)))
+        click.echo(json.dumps(outcome.to_json(written)))
     else:
-        console = _console(stderr=output == "-")
         _echo_notices(notices)
-        print_generation(console, resolution, filename if written else None, validation)
-    if output == "-" and (validation is None or validation.ok):
-        click.echo(source, nl=False)
-    if validation is not None and not validation.ok:
-        raise_validation(validation)
+        print_outcome(console, outcome, written, parsed.sources if llm not in (None, "rules") else None)
+    if output == "-" and outcome.ok:
+        click.echo(outcome.source, nl=False)
+    if not outcome.ok:
+        raise ValidationFailed(f"the generated script did not pass validation ({outcome.validation.error}); "
+                               "nothing was written")
 
 
 def _can_search() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("diffusers") is not None
-
-
-def raise_validation(validation):
-    from core.errors import ValidationFailed
-
-    raise ValidationFailed(f"the generated script did not run ({validation.error}); nothing was written")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path = path.resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 @cli.command()
@@ -213,15 +187,16 @@ def lookup(request, as_json, db_path):
     \b
     agent lookup "SD1.5 DDIM 25 steps DeepCache 2x"
     """
-    from tools.lookup import lookup_parameters
+    from core import db
+    from tools.lookup import lookup_json, resolve
 
-    answer = lookup_parameters(request, db_path=db_path)
+    resolution = resolve(_parse(request).task, db.load_with_live(db_path))
     if as_json:
-        click.echo(json.dumps(answer))
+        click.echo(json.dumps(lookup_json(resolution)))
         return
-    from agent.report import print_lookup
+    from agent.report import print_resolution
 
-    print_lookup(_console(), answer)
+    print_resolution(_console(), resolution)
 
 
 @cli.command("tiny-model")
@@ -233,12 +208,12 @@ def tiny_model(directory, model):
     `from_pretrained(DIRECTORY)` loads it offline; generated scripts run on it with
     --model-path DIRECTORY --device cpu.
     """
-    from agent.validate import _missing
+    from tools.validate import missing_dependency
 
     try:
         from search.pipelines import write_tiny
     except ImportError as error:
-        raise MissingDependency(_missing(error)) from None
+        raise missing_dependency(error) from None
     target = Path(directory)
     if target.exists() and any(target.iterdir()):
         raise DiffaccelError(f"{target} exists and is not empty: choose a new directory")
@@ -255,13 +230,13 @@ def bench(out, validate, db_path):
     from rich.progress import Progress
 
     from agent import bench as seed
+    from agent.agent import Agent
     from agent.report import print_scorecard
-    from core import db
 
-    data = db.load(db_path)
+    agent = Agent(db_path=db_path, live_search="never")
     with Progress(console=_console(stderr=True), transient=True) as progress:
         task = progress.add_task("benchmark", total=len(seed.prompts()))
-        card = seed.run(Path(out), data, validate=validate, progress=lambda _: progress.advance(task))
+        card = seed.run(Path(out), agent, validate=validate, progress=lambda _: progress.advance(task))
     print_scorecard(_console(), card, Path(out))
     if card.failures:
         sys.exit(1)

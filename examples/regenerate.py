@@ -17,12 +17,11 @@ HERE = Path(__file__).parent
 
 
 def render_examples(db_path=None) -> dict[str, str]:
-    from agent.codegen import render, resolve
+    from agent.agent import Agent
     from agent.parser import parse
-    from core import db
 
-    data = db.load(db_path)
-    return {name: render(resolve(parse(request), data), filename=name) for name, request in EXAMPLES.items()}
+    agent = Agent(db_path=db_path, live_search="never")
+    return {name: agent.run(parse(request), filename=name).source for name, request in EXAMPLES.items()}
 
 
 if __name__ == "__main__":

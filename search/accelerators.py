@@ -74,8 +74,8 @@ def plan(model: str, settings: Settings) -> Plan:
     )
 
 
-def apply(pipe, accel: Plan) -> Callable[[], None]:
-    """Apply a plan to a pipeline in place; return the function that undoes it."""
+def apply(pipe, accel: Plan, engine: str = "eager") -> Callable[[], None]:
+    """Apply a plan to a pipeline in place, on the given engine; return the function that undoes it."""
     undos: list[Callable[[], None]] = []
     if accel.uses_tgate:
         import tgate
@@ -94,6 +94,10 @@ def apply(pipe, accel: Plan) -> Callable[[], None]:
 
         tomesd.apply_patch(pipe, **accel.tome_kwargs)
         undos.append(lambda: tomesd.remove_patch(pipe))
+    if engine == "graph":
+        from search import graph
+
+        undos.append(graph.enable_graphs(pipe))
 
     def undo() -> None:
         for step in reversed(undos):

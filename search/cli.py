@@ -7,7 +7,7 @@ import time
 import click
 
 from core.errors import DiffaccelError, MissingDependency
-from core.task import GRID_COMBINATIONS, GRID_STEPS, GRID_TARGETS, MODELS, SAMPLERS, accelerators_from_text
+from core.task import ENGINES, GRID_COMBINATIONS, GRID_STEPS, GRID_TARGETS, MODELS, SAMPLERS, accelerators_from_text
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -50,12 +50,22 @@ def _combination(text: str) -> tuple[str, ...]:
 @click.option("--device", default=None, help="default: cuda if available, else cpu")
 @click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]), default=None,
               help="default: float16 on CUDA, float32 on CPU")
-@click.option("--prompts", type=click.IntRange(1, 4), default=1, show_default=True)
-@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
-              help="interleaved timed rounds per setting (the shipped grid used 2)")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="DIFFACCEL_DB")
+@click.option("--prompts", type=click.IntRange(1, 4), default=2, show_default=True,
+              help="prompts quality is averaged over (speed is timed on the first)")
+@click.option("--min-rounds", type=click.IntRange(2), default=3, show_default=True,
+              help="interleaved timed rounds per setting, at least")
+@click.option("--max-rounds", type=click.IntRange(2), default=10, show_default=True,
+              help="rounds at most, for settings whose interval stays wide")
+@click.option("--tolerance", type=click.FloatRange(0.001, 0.5), default=0.03, show_default=True,
+              help="stop adding rounds once the 95%% interval's half-width is this fraction of the speedup")
+@click.option("--engines", default="eager", show_default=True,
+              help="eager, graph, or eager,graph (graph needs CUDA)")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="DIFFACCEL_DB",
+              help="where results go (default: this machine's live-search file; the shipped database "
+                   "only when named, and never for tiny or CPU figures)")
 def search(model, sampler, steps, accelerators, targets, grid, models, samplers, steps_list, shard,
-           force, max_minutes, weights, model_path, tiny, device, dtype, prompts, repeats, db_path):
+           force, max_minutes, weights, model_path, tiny, device, dtype, prompts, min_rounds, max_rounds,
+           tolerance, engines, db_path):
     """Measure accelerator settings and store the best per target speedup.
 
     \b
@@ -79,8 +89,13 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
     config = SearchConfig(
         weights=weights, model_path=model_path, device=device,
         dtype=dtype or ("float16" if device.startswith("cuda") else "float32"),
-        prompts=prompts, repeats=repeats, targets=_floats(targets), db_path=db_path,
+        prompts=prompts, min_rounds=min_rounds, max_rounds=max(min_rounds, max_rounds),
+        tolerance=tolerance, engines=tuple(_choices(engines, ENGINES)), targets=_floats(targets),
+        db_path=db_path, force=force,
     )
+    if "graph" in config.engines and not device.startswith("cuda"):
+        raise click.BadParameter("the graph engine needs CUDA: use --engines eager on the CPU",
+                                 param_hint="--engines")
     if device == "cpu" and weights != "tiny":
         click.echo("Note: full-size pipelines on the CPU take minutes a run; --tiny is for CPU demos.", err=True)
     if weights == "tiny":
@@ -97,13 +112,13 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
             shard_spec = parse_shard(shard)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--shard") from None
-        _run_grid(items, config, shard_spec, force, max_minutes, db.load(db_path))
+        _run_grid(items, config, shard_spec, force, max_minutes, db.load(config.db_path or db.live_path()))
         return
     if not all((model, sampler, steps, accelerators)):
         raise click.UsageError("give --model, --sampler, --steps and --accelerators, or --grid")
     _run_grid(
         grid_items((model,), (sampler,), (steps,), (_combination(accelerators),)),
-        config, (0, 1), True, None, db.load(db_path),
+        config, (0, 1), True, None, db.load(config.db_path or db.live_path()),
     )
 
 
@@ -122,7 +137,7 @@ def _run_grid(items, config, shard, force, max_minutes, data) -> None:
     from search.engine import plan_grid, run_grid
 
     console = Console(stderr=True)
-    grid = plan_grid(items, data, config.targets, shard, force)
+    grid = plan_grid(items, data, config.engines, shard, force)
     console.print(
         f"{len(grid.todo)} to measure, {grid.skipped} already in the database"
         + (f", {grid.outside_shard} in other shards" if grid.outside_shard else "")

@@ -9,12 +9,12 @@ runs sweeps over the whole grid, resumably, optionally one shard of it.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterable, Optional
 
 from core.task import (
+    MODEL_INFO,
     GRID_COMBINATIONS,
     GRID_STEPS,
     GRID_TARGETS,
@@ -26,23 +26,28 @@ from core.task import (
 from core.settings import Settings
 from search import accelerators as acc
 from core import db
-from search.measure import PROMPTS, mean_quality, median, provenance, timed
+from core.errors import DatabaseError
+from search.measure import PROMPTS, mean_quality, median, provenance
+from search.protocol import Contender, image_quality, measure, timed_call
 
 
 @dataclass
 class SearchConfig:
-    """How to measure: shared by one sweep and the grid runner."""
+    """How to measure: shared by one sweep and the grid runner (see search/protocol.py)."""
 
     weights: str = "random"  # 'real', 'random' (full size) or 'tiny'
     model_path: Optional[str] = None
     device: str = "cpu"
     dtype: str = "float32"
-    prompts: int = 1
+    prompts: int = 2  # quality is averaged over this many prompts; speed is timed on the first
     seeds: tuple[int, ...] = (0,)
-    repeats: int = 3
-    warmup_steps: int = 3
+    min_rounds: int = 3
+    max_rounds: int = 10
+    tolerance: float = 0.03  # stop adding rounds once the interval's half-width is within 3%
+    engines: tuple[str, ...] = ("eager",)
     targets: tuple[float, ...] = GRID_TARGETS
     db_path: Optional[str] = None
+    force: bool = False  # replace a sweep measured on a stronger setup
     # Overrides the candidate space (tests use it); None means search.accelerators.candidates.
     candidates: Optional[Callable[[tuple, str, int], list]] = None
 
@@ -55,67 +60,79 @@ def load_pipeline(model: str, config: SearchConfig):
     return load(model, config.weights, config.model_path, config.device, getattr(torch, config.dtype))
 
 
-def sweep(pipe, model: str, sampler: str, steps: int, accelerators, config: SearchConfig) -> dict:
-    """Measure the baseline and every candidate; return the sweep record stored in the database."""
+def sweep(pipe, model: str, sampler: str, steps: int, accelerators, config: SearchConfig) -> db.Sweep:
+    """Measure every candidate on every engine against the eager baseline; the sweep record."""
     from search.pipelines import resolution, set_sampler
 
     accelerators = canonical_accelerators(accelerators)
     set_sampler(pipe, sampler)
-    choose = config.candidates or acc.candidates
-    settings = choose(accelerators, model, steps)
-    plans = [acc.plan(model, Settings())] + [acc.plan(model, s) for s in settings]
-    prompts = PROMPTS[: config.prompts]
-    jobs = [(prompt, seed) for prompt in prompts for seed in config.seeds]
+    settings = (config.candidates or acc.candidates)(accelerators, model, steps)
+    jobs = [(prompt, seed) for prompt in PROMPTS[: config.prompts] for seed in config.seeds]
     started = time.perf_counter()
 
-    latencies: list[list[float]] = [[] for _ in plans]
-    images: list[list] = [[] for _ in plans]
-    for plan in plans:
-        with applied(pipe, plan):
-            _generate(pipe, plan, jobs[0], config.warmup_steps)
-    for round_index in range(config.repeats):
-        for plan, timings, outputs in zip(plans, latencies, images):
-            with applied(pipe, plan):
-                for job in jobs:
-                    seconds, image = timed(partial(_generate, pipe, plan, job, steps), config.device)
-                    timings.append(seconds)
-                    if round_index == 0:
-                        outputs.append(image)
+    configurations = [(engine, acc.plan(model, s)) for engine in config.engines for s in settings]
+    baseline_plan = acc.plan(model, Settings())
 
-    baseline = median(latencies[0])
-    candidates = []
-    for index, setting in enumerate(settings, start=1):
-        latency = median(latencies[index])
-        candidates.append(
-            {
-                "params": setting.to_json(),
-                "speedup": round(baseline / latency, 4),
-                "latency_s": round(latency, 4),
-                "latencies_s": [round(x, 4) for x in latencies[index]],
-                "quality": mean_quality(zip(images[0], images[index])),
-            }
+    def contender(engine: str, plan) -> Contender:
+        undo: list = []
+        return Contender(
+            f"{engine} {plan.settings.describe()}",
+            generate=partial(_generate, pipe, plan, jobs[0], steps),
+            enter=lambda: undo.append(acc.apply(pipe, plan, engine=engine)),
+            exit=lambda: undo.pop()(),
         )
-    seconds = time.perf_counter() - started
-    return {
-        "model": model,
-        "sampler": sampler,
-        "steps": steps,
-        "accelerators": list(accelerators),
-        "baseline_latency_s": round(baseline, 4),
-        "baseline_latencies_s": [round(x, 4) for x in latencies[0]],
-        "candidates": candidates,
-        "provenance": provenance(
-            device=config.device,
-            dtype=config.dtype,
-            resolution=resolution(pipe),
+
+    baseline = contender("eager", baseline_plan)
+    contenders = [contender(engine, plan) for engine, plan in configurations]
+    results = measure(baseline, contenders, config.device, config.min_rounds, config.max_rounds,
+                      config.tolerance)
+    for job in jobs[1:]:  # quality over the other prompts, untimed
+        reference = _generate_with(pipe, "eager", baseline_plan, job, steps)
+        for (engine, plan), result in zip(configurations, results):
+            image = _generate_with(pipe, engine, plan, job, steps)
+            result.setdefault("more_quality", []).append(image_quality(reference, image))
+    candidates = [
+        db.Candidate(
+            params=plan.settings, engine=engine, speedup=result["speedup"],
+            speedup_interval=tuple(result["speedup_interval"]), ratios=result["ratios"],
+            latency_s=result["latency_s"], latencies_s=result["latencies_s"],
+            quality=mean_quality([result["quality"]] + result.get("more_quality", [])),
+            first_call_s=result["first_call_s"] if engine == "graph" else None,
+        )
+        for (engine, plan), result in zip(configurations, results)
+    ]
+    return db.Sweep(
+        model=model, sampler=sampler, steps=steps, accelerators=list(accelerators),
+        baseline_latency_s=round(median(baseline.latencies_s), 4),
+        baseline_latencies_s=[round(x, 4) for x in baseline.latencies_s],
+        candidates=candidates,
+        provenance=provenance(
+            device=config.device, dtype=config.dtype, resolution=resolution(pipe),
             weights="tiny-random" if config.weights == "tiny" else config.weights,
-            prompts=prompts,
-            seeds=config.seeds,
-            repeats=config.repeats,
-            seconds=seconds,
-            threads=_threads(config.device),
+            prompts=[prompt for prompt, _ in jobs], seeds=config.seeds,
+            rounds=(config.min_rounds, config.max_rounds, config.tolerance),
+            guidance_scale=guidance_scale(model), engines=config.engines,
+            seconds=time.perf_counter() - started, threads=_threads(config.device),
         ),
-    }
+    )
+
+
+def time_one_image(pipe, model: str, sampler: str, steps: int) -> float:
+    """Seconds of one unaccelerated image (a live search's cost estimate starts from it)."""
+    from search.pipelines import set_sampler
+
+    set_sampler(pipe, sampler)
+    contender = Contender("probe", partial(_generate, pipe, acc.plan(model, Settings()), (PROMPTS[0], 0), steps))
+    seconds, _ = timed_call(contender, next(pipe.unet.parameters()).device.type)
+    return seconds
+
+
+def _generate_with(pipe, engine: str, plan, job, steps):
+    undo = acc.apply(pipe, plan, engine=engine)
+    try:
+        return _generate(pipe, plan, job, steps)
+    finally:
+        undo()
 
 
 def _threads(device: str) -> Optional[int]:
@@ -126,14 +143,9 @@ def _threads(device: str) -> Optional[int]:
     return torch.get_num_threads()
 
 
-@contextmanager
-def applied(pipe, plan):
-    """The pipeline with `plan` applied, undone on the way out, whatever happens inside."""
-    undo = acc.apply(pipe, plan)
-    try:
-        yield pipe
-    finally:
-        undo()
+def guidance_scale(model: str) -> float:
+    """The pipeline's own default: what a user gets, and what the script runs."""
+    return MODEL_INFO[model].guidance_scale
 
 
 def _generate(pipe, plan, job, steps):
@@ -145,19 +157,30 @@ def _generate(pipe, plan, job, steps):
         plan,
         prompt=prompt,
         num_inference_steps=steps,
-        guidance_scale=7.5,
+        guidance_scale=guidance_scale(plan.model),
         generator=torch.Generator("cpu").manual_seed(seed),
         output_type="np",
     )
     return output.images[0]
 
 
-def search_one(model, sampler, steps, accelerators, config: SearchConfig, pipe=None) -> dict:
+def search_one(model, sampler, steps, accelerators, config: SearchConfig, pipe=None) -> db.Sweep:
     """Sweep one combination and store it with its per-target entries; returns the sweep."""
     pipe = pipe or load_pipeline(model, config)
     record = sweep(pipe, model, sampler, steps, accelerators, config)
-    db.update(lambda data: db.store_sweep(data, record, config.targets), config.db_path)
+    store(record, config)
     return record
+
+
+def store(record: db.Sweep, config: SearchConfig) -> None:
+    """Write a sweep where it belongs: tiny or CPU figures never enter the shipped database."""
+    path = config.db_path or str(db.live_path())
+    if record.provenance.strength == 0 and db.is_shipped(path):
+        raise DatabaseError(
+            f"{record.label()} was measured on {record.provenance.device} "
+            f"({record.provenance.weights} weights): such figures never enter the shipped database. "
+            f"Leave out --db (they go to {db.live_path()}) or name another file")
+    db.update(lambda data: db.store_sweep(data, record, config.targets, config.force), path)
 
 
 @dataclass(frozen=True)
@@ -201,13 +224,18 @@ def parse_shard(text: Optional[str]) -> tuple[int, int]:
     return shard, total
 
 
-def plan_grid(items: list[GridItem], data: dict, targets: Iterable[float], shard=(0, 1),
+def plan_grid(items: list[GridItem], data: db.Database, engines: Iterable[str], shard=(0, 1),
               force=False) -> GridPlan:
-    """Which items this runner measures: its shard, minus what the database already has."""
+    """Which items this runner measures: its shard, minus what the database already has.
+
+    A sweep counts as done only when it was measured by the current protocol (it has intervals) on
+    every engine asked for: a refill re-measures the older figures rather than keeping them.
+    """
     index, total = shard
     mine = [item for position, item in enumerate(items) if position % total == index]
     result = GridPlan(todo=[], outside_shard=len(items) - len(mine))
-    have = {db.record_key(s) for s in data["sweeps"]}
+    have = {s.combo_key for s in data.sweeps
+            if set(engines) <= set(s.engines()) and all(c.speedup_interval for c in s.candidates)}
     for item in mine:
         key = db.combo_key(item.model, item.sampler, item.steps, item.accelerators)
         if key in have and not force:

@@ -1,57 +1,69 @@
 import json
 
-import pytest
 from click.testing import CliRunner
-from pydantic import ValidationError
 
-from agent.agent import Agent, live_search_question, needs_live_search
+from agent.agent import Agent, live_search_question
 from agent.cli import cli
 from core.task import Task
 from tests.conftest import needs_torch
-from tools import registry
 
 TASK = Task(model="SD1.5", sampler="DDIM", steps=6, accelerators=["T-Gate", "ToMe"], speedup=1.2)
 
 
-def test_tools_are_typed_and_validate_arguments():
-    tools = registry()
-    assert set(tools) == {"lookup", "live_search", "render_script", "validate_script"}
-    schema = tools["lookup"].schema()["function"]
-    assert schema["parameters"]["properties"]["model"]["enum"] == ["SD1.5", "SD2.1", "SDXL"]
-    assert "number of denoising steps" in schema["parameters"]["properties"]["steps"]["description"]
-    with pytest.raises(ValidationError):
-        tools["lookup"](model="SD3", sampler="DDIM", steps=25, accelerators=None)
-    answer = tools["lookup"](model="SD1.5", sampler="DDIM", steps=25, accelerators=["DeepCache"], speedup=2.0)
-    assert answer["match"] == "exact" and answer["measured"]["speedup"] >= 2.0
+def empty_db(tmp_path):
+    path = tmp_path / "db.json"
+    path.write_text('{"format": "diffaccel-search-params", "version": 2}')
+    return path
 
 
 def test_declined_live_search_keeps_the_script_labelled_unmeasured(tmp_path):
     asked = []
-    agent = Agent(db_path=str(tmp_path / "db.json"), confirm=lambda q: asked.append(q) or False, validate=False)
+    agent = Agent(db_path=str(empty_db(tmp_path)), confirm=lambda q: asked.append(q) or False)
     outcome = agent.run(TASK)
     assert len(asked) == 1 and "T-Gate+ToMe" in live_search_question(asked[0])
-    assert outcome.steps == [] and "UNMEASURED" in outcome.source
+    assert outcome.live_search is None and "UNMEASURED" in outcome.source
+
+
+def test_an_edit_and_a_fresh_request_give_the_same_script():
+    agent = Agent(live_search="never")
+    fresh = agent.run(Task(model="SD1.5", speedup=3.0))
+    edited = agent.run(Task(model="SD1.5", speedup=2.0).merged(Task(speedup=3.0)))
+    assert edited.source == fresh.source and edited.resolution.assumed == fresh.resolution.assumed
+
+
+def test_outcome_json_has_both_engines_when_measured():
+    outcome = Agent(live_search="never").run(Task(model="SD1.5", sampler="DDIM", steps=25,
+                                                   accelerators=["DeepCache"], speedup=2.0))
+    answer = outcome.to_json("x.py")
+    assert answer["script"] == "x.py" and set(answer["engines"]) >= {"eager"}
+    assert answer["engines"][answer["engine"]]["params"]["DeepCache"]
 
 
 @needs_torch
 def test_live_search_then_validation_on_a_miss(tmp_path):
-    db_path = tmp_path / "db.json"
-    seen = []
-    outcome = Agent(db_path=str(db_path), live_search="always", on_step=seen.append).run(TASK)
-    assert [s.tool for s in outcome.steps] == ["live_search", "validate_script"] == [s.tool for s in seen]
-    assert outcome.steps[0].observation["weights"] == "tiny-random"
-    assert needs_live_search(outcome.resolution) is False
-    assert outcome.resolution.lookup.match == "exact"
-    assert outcome.validation["ok"] and outcome.validation["kind"] == "tiny-cpu-smoke"
+    db_path = empty_db(tmp_path)
+    outcome = Agent(db_path=str(db_path), live_search="always", validate=True).run(TASK)
+    assert outcome.live_search.weights == "tiny-random" and "smoke run" in outcome.live_search.note
+    assert not outcome.resolution.needs_search and outcome.resolution.lookup.match == "exact"
+    assert outcome.validation.ok and outcome.validation.kind == "tiny-cpu-smoke"
     assert json.loads(db_path.read_text())["sweeps"][0]["steps"] == 6
+    assert "not a speed figure" in outcome.source
 
 
 @needs_torch
 def test_generate_runs_a_live_search_on_a_miss(tmp_path):
-    db_path = tmp_path / "db.json"
+    db_path = empty_db(tmp_path)
     result = CliRunner().invoke(cli, ["generate", "SD2.1 UniPC 6 steps DeepCache 1.5x", "--db", str(db_path),
                                       "-o", str(tmp_path / "x.py")])
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert "running a live search" in said and "not deployment speed" in said
+    assert "live search:" in said and "not a speed figure" in said
     assert "Lookup: exact match" in said and "tiny-random" in (tmp_path / "x.py").read_text()
+
+
+@needs_torch
+def test_a_live_search_over_its_budget_is_refused_with_the_command(tmp_path):
+    db_path = empty_db(tmp_path)
+    outcome = Agent(db_path=str(db_path), live_search="always", search_budget_s=0.01).run(TASK)
+    assert outcome.live_search is None
+    assert any("over the 0 s budget" in note and "agent search --model SD1.5" in note for note in outcome.notes)

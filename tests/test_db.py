@@ -1,4 +1,5 @@
 import json
+import re
 import multiprocessing
 import os
 import signal
@@ -15,15 +16,18 @@ from core import db
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_sweep(model="SD1.5", sampler="DDIM", steps=25, accelerators=("DeepCache",), speedups=(1.6, 2.4, 3.3)):
+def make_sweep(model="SD1.5", sampler="DDIM", steps=25, accelerators=("DeepCache",), speedups=(1.6, 2.4, 3.3),
+               device="test", weights="tiny-random", intervals=None):
     candidates = [
         {"params": {"DeepCache": {"cache_interval": i + 2, "cache_branch_id": 0}}, "speedup": s,
+         "speedup_interval": intervals[i] if intervals else None,
          "latency_s": round(1 / s, 4), "quality": {"ssim": round(0.99 - 0.02 * i, 4), "psnr": 40 - i}}
         for i, s in enumerate(speedups)
     ]
-    return {"model": model, "sampler": sampler, "steps": steps, "accelerators": list(accelerators),
-            "baseline_latency_s": 1.0, "candidates": candidates,
-            "provenance": {"device": "test", "dtype": "float32", "resolution": 128, "weights": "tiny-random"}}
+    return db.Sweep.model_validate({
+        "model": model, "sampler": sampler, "steps": steps, "accelerators": list(accelerators),
+        "baseline_latency_s": 1.0, "candidates": candidates,
+        "provenance": {"device": device, "dtype": "float32", "resolution": 128, "weights": weights}})
 
 
 @pytest.fixture
@@ -36,10 +40,10 @@ def test_store_and_lookup_exact_from_sweep_nearest_missing(path):
     data = db.load(path)
     exact = db.lookup(data, "SD1.5", "DDIM", 25, ["DeepCache"], 2.0)
     assert exact.match == "exact" and exact.feasible
-    assert exact.entry["params"]["DeepCache"]["cache_interval"] == 3  # best quality reaching 2.0
-    assert db.lookup(data, "SD1.5", "DDIM", 25, ["DeepCache"], 4.0).entry["status"] == "infeasible"
+    assert exact.entry.params.deepcache.cache_interval == 3  # best quality reaching 2.0
+    assert db.lookup(data, "SD1.5", "DDIM", 25, ["DeepCache"], 4.0).entry.status == "infeasible"
     between = db.lookup(data, "SD1.5", "DDIM", 25, ["DeepCache"], 2.2)
-    assert between.match == "from-sweep" and between.entry["measured"]["speedup"] == 2.4
+    assert between.match == "from-sweep" and between.entry.measured.speedup == 2.4
     near = db.lookup(data, "SD1.5", "UniPC", 30, ["DeepCache"], 2.0)
     assert near.match == "nearest"
     assert "sampler DDIM instead of UniPC" in near.note() and "25 steps instead of 30" in near.note()
@@ -48,9 +52,9 @@ def test_store_and_lookup_exact_from_sweep_nearest_missing(path):
 
 def test_infeasible_target_records_best_speed_never_fakes(path):
     db.update(lambda d: db.store_sweep(d, make_sweep(speedups=(1.1, 1.3)), [1.2, 3.0]), path)
-    entries = {e["target"]: e for e in db.load(path)["entries"]}
-    assert entries[1.2]["status"] == "ok" and entries[1.2]["measured"]["speedup"] >= 1.2
-    assert entries[3.0]["status"] == "infeasible" and entries[3.0]["measured"]["speedup"] == 1.3
+    entries = {e.target: e for e in db.load(path).entries}
+    assert entries[1.2].status == "ok" and entries[1.2].measured.speedup >= 1.2
+    assert entries[3.0].status == "infeasible" and entries[3.0].measured.speedup == 1.3
 
 
 def test_reads_the_original_tuple_key_format(path):
@@ -62,9 +66,9 @@ def test_reads_the_original_tuple_key_format(path):
     data = db.load(path)
     found = db.lookup(data, "SDXL", "UniPC", 25, ["DeepCache", "ToMe"], 1.5)
     assert found.match == "exact"
-    assert found.entry["params"] == {"DeepCache": {"cache_interval": 2, "cache_branch_id": 0},
+    assert found.entry.params.to_json() == {"DeepCache": {"cache_interval": 2, "cache_branch_id": 0},
                                      "ToMe": {"ratio": 0.5, "max_downsample": 1, "sx": 2, "sy": 2}}
-    assert "not re-measured" in found.entry["provenance"]["source"]
+    assert "not re-measured" in found.entry.provenance.source
 
 
 def test_corrupt_file_is_reported_and_never_overwritten(path):
@@ -89,8 +93,8 @@ def test_concurrent_writers_lose_nothing(path):
         worker.join(60)
         assert worker.exitcode == 0
     data = db.load(path)
-    assert sorted(s["steps"] for s in data["sweeps"]) == list(range(10, 18))
-    assert len(data["entries"]) == 8 * len(GRID_TARGETS)
+    assert sorted(s.steps for s in data.sweeps) == list(range(10, 18))
+    assert len(data.entries) == 8 * len(GRID_TARGETS)
 
 
 KILLED_WRITER = """
@@ -115,30 +119,116 @@ def test_writer_killed_mid_write_loses_nothing(path):
     writer.wait()
     assert path.read_text() == before  # the old file, whole
     _write_sweep(path, 30)  # the lock died with the writer
-    assert sorted(s["steps"] for s in db.load(path)["sweeps"]) == [25, 30]
+    assert sorted(s.steps for s in db.load(path).sweeps) == [25, 30]
     assert not [p for p in path.parent.iterdir() if p.suffix == ".tmp"]
 
 
 def test_shipped_database_is_complete_and_honest():
-    data = db.load(ROOT / "search_params.json")
-    assert data["format"] == db.FORMAT and data["version"] == db.VERSION
-    assert len(data["entries"]) == 1134 and len(data["sweeps"]) == 162
-    for entry in data["entries"]:
-        source = entry["provenance"]
+    data = db.load(db.shipped_path())
+    assert len(data.entries) >= 1134 and len(data.sweeps) == 162
+    for entry in data.entries:
+        source = entry.provenance.model_dump()
         assert {"device", "dtype", "resolution", "weights", "libraries", "date", "metrics"} <= set(source)
-        speedup = entry["measured"]["speedup"]
-        if entry["status"] == "ok":
-            assert speedup >= entry["target"]
+        assert source["weights"] in ("random", "real") and "H100" in source["device"]
+        speedup = entry.measured.speedup
+        low = entry.measured.speedup_interval[0] if entry.measured.speedup_interval else speedup
+        if entry.status == "ok":
+            assert low >= entry.target
         else:
-            assert entry["status"] == "infeasible" and speedup < entry["target"]
-    sweeps = {db.combo_key(s["model"], s["sampler"], s["steps"], s["accelerators"]): s for s in data["sweeps"]}
-    for entry in data["entries"]:  # every entry is the pick from its stored sweep
-        sweep = sweeps[db.combo_key(entry["model"], entry["sampler"], entry["steps"], entry["accelerators"])]
-        assert entry["params"] in [c["params"] for c in sweep["candidates"]]
+            assert entry.status == "infeasible" and low < entry.target
+    for entry in data.entries:  # every entry is the pick from its stored sweep
+        sweep = data.find_sweep(entry.combo_key)
+        assert entry.params in [c.params for c in sweep.candidates if c.engine == entry.engine]
 
 
-def test_installed_copy_finds_the_shipped_database(monkeypatch, tmp_path):
+def test_the_pick_trusts_the_lower_bound_not_the_estimate(path):
+    # The best-quality candidate's estimate crosses 2.0 but its interval does not: not picked.
+    sweep = make_sweep(speedups=(2.05, 2.6), intervals=[(1.8, 2.3), (2.5, 2.7)])
+    db.update(lambda d: db.store_sweep(d, sweep, [2.0]), path)
+    entry = db.lookup(db.load(path), "SD1.5", "DDIM", 25, ["DeepCache"], 2.0).entry
+    assert entry.measured.speedup == 2.6 and entry.measured.speedup_interval == (2.5, 2.7)
+
+
+MALFORMED = {
+    "entry without sampler": ({"entries": [{"model": "SD1.5", "steps": 25, "accelerators": ["DeepCache"],
+                                             "target": 2.0, "status": "ok", "provenance": {}}]},
+                              "entry 0 (SD1.5 ? 25): sampler"),
+    "entries is an object": ({"entries": {"a": 1}}, "'entries' must be a list"),
+    "entries is null": ({"entries": None}, "'entries' must be a list"),
+    "knob of the wrong type": ({"entries": [{"model": "SD1.5", "sampler": "DDIM", "steps": 25,
+                                             "accelerators": ["DeepCache"], "target": 2.0, "status": "ok",
+                                             "params": {"DeepCache": {"cache_interval": "abc"}},
+                                             "provenance": {}}]}, "params.DeepCache.cache_interval"),
+    "sweep without keys": ({"sweeps": [{"candidates": []}]}, "sweep 0"),
+    "not a list of records": ({"sweeps": [3]}, "sweep 0"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=list(MALFORMED))
+def test_malformed_records_are_named_on_load_and_never_overwritten(path, case):
+    content, message = MALFORMED[case]
+    text = json.dumps({"format": db.FORMAT, "version": 2, **content})
+    path.write_text(text)
+    with pytest.raises(DatabaseError, match=re.escape(message)):
+        db.load(path)
+    with pytest.raises(DatabaseError):  # a search's write fails before anything is measured
+        db.update(lambda d: None, path)
+    assert path.read_text() == text
+
+
+def test_live_cache_problems_are_clear(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIFFACCEL_CACHE", str(tmp_path))
+    db.live_path().mkdir(parents=True)
+    with pytest.raises(DatabaseError, match="is a directory"):
+        db.load_with_live()
+    db.live_path().rmdir()
+    db.live_path().write_text("{broken")
+    with pytest.raises(DatabaseError, match=r"this machine's own searches: delete it") as error:
+        db.load_with_live()
+    assert "git checkout" not in str(error.value)
+
+
+def test_a_named_database_that_does_not_exist_is_an_error_not_created(tmp_path):
+    missing = tmp_path / "nonexistent.json"
+    with pytest.raises(DatabaseError, match="does not exist"):
+        db.load_with_live(missing)
+    assert not missing.exists()
+
+
+def test_written_files_get_the_umask_mode_and_keep_an_existing_one(path):
+    old = os.umask(0o022)
+    try:
+        _write_sweep(path, 25)
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o664)
+        _write_sweep(path, 30)
+        assert path.stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(old)
+
+
+def test_stale_temp_files_of_killed_writers_are_removed(path):
+    _write_sweep(path, 25)
+    stale = path.parent / f".{path.name}.abc123.tmp"
+    stale.write_text("half a file")
+    _write_sweep(path, 30)
+    assert not stale.exists()
+
+
+def test_weaker_measurements_never_replace_stronger_ones_without_force(path):
+    strong = make_sweep(device="NVIDIA H100 80GB HBM3", weights="random", speedups=(2.5,))
+    db.update(lambda d: db.store_sweep(d, strong, [2.0]), path)
+    weak = make_sweep(speedups=(1.1,))  # tiny, on the CPU
+    with pytest.raises(DatabaseError, match="weaker figures"):
+        db.update(lambda d: db.store_sweep(d, weak, [2.0]), path)
+    assert db.load(path).sweeps[0].provenance.device.startswith("NVIDIA")
+    db.update(lambda d: db.store_sweep(d, weak, [2.0], force=True), path)
+    assert db.load(path).sweeps[0].provenance.device == "test"
+
+
+def test_default_paths(monkeypatch, tmp_path):
     monkeypatch.setenv(db.ENV_VAR, str(tmp_path / "other.json"))
     assert db.default_path() == tmp_path / "other.json"
     monkeypatch.delenv(db.ENV_VAR)
-    assert db.default_path().name == "search_params.json" and db.default_path().exists()
+    assert db.default_path() == db.shipped_path() and db.shipped_path().exists()
+    assert db.is_shipped(ROOT / "search_params.json")

@@ -1,29 +1,157 @@
-"""Tool: render the accelerated script for a task."""
+"""Render: from a resolution to the script the user runs.
+
+Templates are Jinja2 with StrictUndefined, and every value reaches the source through a literal
+filter, so request text cannot. The protocol (search/stats.py, search/protocol.py) and the graph
+engine (search/graph.py) are embedded verbatim from their modules: the search and the script run
+one implementation, and a test checks the copies never drift.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from importlib import metadata
+from pathlib import Path
 
-from core.task import AcceleratorName, ModelName, SamplerName
+from core.task import MODEL_INFO, SAMPLER_INFO, combination_label
+from search.accelerators import plan as accelerator_plan
+from tools.lookup import Resolution
+
+# Modules embedded in every script, in order; lines marked `# not in scripts` are left out.
+RUNTIME_MODULES = ("stats", "protocol")
+GRAPH_MODULE = "graph"
 
 
-def render_script(model: ModelName, sampler: SamplerName, steps: int, accelerators: list[AcceleratorName],
-                  speedup: Optional[float] = None, model_path: Optional[str] = None,
-                  db_path: Optional[str] = None) -> str:
-    """Render the Python script for a task, with the parameters from the database.
+@lru_cache(maxsize=1)
+def _environment():
+    import jinja2
 
-    Args:
-        model: SD1.5, SD2.1 or SDXL.
-        sampler: DDIM, DPM-Solver++ or UniPC.
-        steps: number of denoising steps.
-        accelerators: DeepCache, T-Gate, ToMe (any subset; empty for none).
-        speedup: the target speedup; null means 2.0.
-        model_path: the weights the script loads by default; null means the model's hub id.
-        db_path: the parameter database; null means the shipped one plus live searches.
-    """
-    from agent.codegen import render, resolve
-    from core.task import Task
-    from core import db
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tools", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["py"] = python_literal
+    return env
 
-    task = Task(model=model, sampler=sampler, steps=steps, accelerators=accelerators, speedup=speedup)
-    return render(resolve(task, db.load_with_live(db_path)), model_path=model_path)
+
+def python_literal(value) -> str:
+    """A value as Python source, double-quoted as black writes it: JSON is valid Python for strings,
+    numbers, and lists and dicts of them (not for true/false/null, which fall back to repr)."""
+    try:
+        text = json.dumps(value)
+    except TypeError:
+        return repr(value)
+    return text if not re.search(r"\b(true|false|null)\b", text) or isinstance(value, str) else repr(value)
+
+
+_SAFE = re.compile(r"[^\w .,:;+()/%=@-]")
+
+
+def clean(text) -> str:
+    """Database strings go into a docstring: keep them to plain characters."""
+    return _SAFE.sub("", str(text))[:240]
+
+
+@lru_cache(maxsize=None)
+def embedded_source(module: str) -> str:
+    """A search/ module's code as a script embeds it: no docstring, no package imports."""
+    text = resources.files("search").joinpath(f"{module}.py").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.rstrip().endswith("# not in scripts")]
+    body = "\n".join(lines)
+    body = re.sub(r'\A"""(?:.|\n)*?"""\n', "", body)  # the module docstring
+    body = body.replace("from __future__ import annotations\n", "")
+    return body.strip() + "\n"
+
+
+def measured_lines(resolution: Resolution) -> list[str]:
+    """What the database says of each engine's setting, for the script's docstring and the summary."""
+    if not resolution.task.accelerators:
+        return ["No accelerator: this is the baseline pipeline."]
+    lines = []
+    for name, choice in resolution.choices.items():
+        lines.append(f"{name}: {choice.settings.describe()}; {figure_text(choice)}")
+    source = resolution.provenance
+    if source is not None and source.device:
+        keys = ("device", "dtype", "resolution", "weights", "date")
+        data = source.model_dump()
+        lines.append("Measured on: " + ", ".join(f"{k} {data[k]}" for k in keys if data.get(k)))
+        if source.weights != "real":
+            lines.append("Quality from random weights is only a proxy; the speed figures are real.")
+        guidance = data.get("guidance_scale", 7.5)
+        if guidance != MODEL_INFO[resolution.task.model].guidance_scale:
+            lines.append(f"Measured at guidance scale {guidance:g}; this script uses the default of the "
+                         f"model, {MODEL_INFO[resolution.task.model].guidance_scale:g} (--guidance-scale).")
+    return [clean(line) for line in lines]
+
+
+def figure_text(choice) -> str:
+    """'2.31x (95% 2.24-2.38), SSIM 0.971; first call 1.2 s' or why there is no figure."""
+    entry = choice.entry
+    if entry is None or entry.measured is None or not choice.measured_here:
+        return "UNMEASURED (the libraries' defaults or a stated knob): run agent search to measure it"
+    measured = entry.measured
+    text = f"{measured.speedup:.2f}x"
+    if measured.speedup_interval:
+        low, high = measured.speedup_interval
+        text += f" (95% interval {low:.2f}-{high:.2f}x)"
+    text += f", SSIM {measured.quality.ssim:.3f}, PSNR {measured.quality.psnr:.1f}"
+    if measured.first_call_s is not None:
+        text += f"; first call {measured.first_call_s:.1f} s (graph capture)"
+    if not entry.feasible:
+        text += f"; short of {entry.target:g}x"
+    if entry.provenance.strength == 0:
+        text += "; tiny CPU smoke run, not a speed figure"
+    return text
+
+
+@lru_cache(maxsize=1)
+def requirements() -> list[str]:
+    """What the script imports, as diffaccel's `run` extra pins it (the versions it was measured with)."""
+    try:
+        declared = metadata.requires("diffaccel") or []
+    except metadata.PackageNotFoundError:
+        return ["diffaccel[run] (see its pyproject.toml)"]
+    return [line.split(";")[0].strip() for line in declared if "extra == \"run\"" in line]
+
+
+def render(resolution: Resolution, model_path: str | None = None, filename: str = "pipeline.py") -> str:
+    task = resolution.task
+    model_info, sampler_info = MODEL_INFO[task.model], SAMPLER_INFO[task.sampler]
+    plans = {name: accelerator_plan(task.model, choice.settings) for name, choice in resolution.choices.items()}
+    graph = "graph" in plans
+    runtime = [embedded_source(name) for name in RUNTIME_MODULES + ((GRAPH_MODULE,) if graph else ())]
+    return _environment().get_template("pipeline.py.j2").render(
+        task=task,
+        plan=plans[resolution.engine],
+        settings={name: plan.settings.to_json() for name, plan in plans.items()},
+        default_engine=resolution.engine,
+        graph=graph,
+        combination=combination_label(task.accelerators),
+        model_info=model_info,
+        sampler_info=sampler_info,
+        model_path=model_path or model_info.hub_id,
+        target_line=(f"{task.speedup:g}x faster than the unaccelerated eager pipeline"
+                     if task.accelerators else "baseline (no accelerator)"),
+        measured_lines=measured_lines(resolution),
+        warnings=[clean(w) for w in resolution.warnings],
+        requirements=requirements(),
+        runtime="\n\n".join(runtime),
+        filename=clean(Path(filename).name) or "pipeline.py",
+    )
+
+
+def default_filename(resolution: Resolution) -> str:
+    """'sdxl_unipc_25steps_deepcache_2_5x.py': readable, distinct for 2x and 2.5x, and never naming
+    a speedup the script does not reach ('..._fastest.py' when the target is out of reach)."""
+    task, entry = resolution.task, resolution.choice.entry
+    parts = [task.model, task.sampler, f"{task.steps}steps", combination_label(task.accelerators)]
+    if task.accelerators:
+        reached = entry is None or entry.feasible
+        parts.append(f"{task.speedup:g}x".replace(".", "_") if reached else "fastest")
+    words = [re.sub(r"[^a-z0-9_]+", "", part.lower().replace("+", "_").replace("-", "")) for part in parts]
+    return "_".join(word.strip("_") for word in words) + ".py"
