@@ -85,7 +85,7 @@ def run_on_cluster(items: Iterable, work: Callable[[Any], Any], on_result: Calla
     queue = deque(in_model_order(items))
     report = RunReport()
     with _connected(gpus, scheduler_address) as client:
-        client.run_on_scheduler(_allow_worker_deaths, retries=retries)
+        _set_worker_death_retries(client, retries)
         report.workers = _gpu_slots(client)
         _drive(client, queue, work, on_result, deadline, report)
     report.not_started.extend(queue)
@@ -171,10 +171,18 @@ def _gpu_slots(client) -> int:
     return int(sum(info.get("resources", {}).get("GPU", 0) for info in workers))
 
 
-def _allow_worker_deaths(dask_scheduler, retries: int) -> None:
-    """Worker loss is counted by the scheduler (allowed-failures), not by submit's `retries=`,
-    which re-runs raised exceptions; setting it here makes `retries` mean the same on any cluster."""
-    dask_scheduler.allowed_failures = retries
+def _set_worker_death_retries(client, retries: int) -> None:
+    """Worker loss is counted by the scheduler (``allowed-failures``), not by submit's `retries=`,
+    which re-runs raised exceptions; setting it here makes `retries` mean the same on any cluster
+    (on a shared scheduler it applies to every client's tasks).
+
+    A nested function travels by value, so the scheduler's host needs no diffaccel to run it.
+    """
+
+    def allow(dask_scheduler) -> None:
+        dask_scheduler.allowed_failures = retries
+
+    client.run_on_scheduler(allow)
 
 
 @contextmanager

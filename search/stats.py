@@ -69,9 +69,9 @@ def speedup_interval(ratios: Sequence[float], confidence: float = CONFIDENCE) ->
     close to normal (exactly normal for lognormal timing noise), and the t-interval is then exact
     at any number of rounds, 2 included. A percentile bootstrap is the alternative we rejected: at
     3-10 rounds it has only a handful of distinct resamples and is too narrow (a 95% one covered
-    74% at 3 rounds in our simulation at CV 23%: it undercovers,
-    which is the very failure this module exists to stop). The estimate is the geometric mean,
-    i.e. the ratio of typical latencies, so a 2x-faster and a 2x-slower setting are symmetric.
+    74% at 3 rounds in our simulation at CV 23%), the very overclaiming this module exists to
+    stop. The estimate is the geometric mean, i.e. the ratio of typical latencies, so a
+    2x-faster and a 2x-slower setting are symmetric.
     With one round there is no spread to measure: the interval is (0, inf).
     """
     if not ratios:
