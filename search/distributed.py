@@ -1,0 +1,277 @@
+"""The grid spread over GPUs with Dask distributed: one worker process per GPU, one task per sweep.
+
+Why Dask: it already knows how to run tasks on worker processes of one or several hosts, notice a
+worker that died, and run its task again elsewhere; we only decide what a task is and who writes.
+
+Who does what:
+
+- A worker is one process pinned to one GPU (``CUDA_VISIBLE_DEVICES=i``, one thread, resource
+  ``GPU=1``), so sweeps never share a device and their timings stay comparable. It runs
+  ``work(item) -> record``: a picklable top-level function that loads its pipeline itself (see
+  `keep_one`, which keeps one model per process) and returns the sweep record. Workers are given
+  no database path: they never write.
+- The driver (the process calling `run_on_cluster`) alone writes: it calls ``on_result(item,
+  record)`` as each sweep completes, so a stop loses at most the sweeps in flight, and a second
+  run resumes from what the database holds (the caller skips those items, as `plan_grid` does).
+
+Several hosts: start a scheduler on one host and one worker per GPU on every host, then pass
+``scheduler_address``::
+
+    dask scheduler --port 8786
+    for i in $(seq 0 7); do
+      CUDA_VISIBLE_DEVICES=$i dask worker tcp://HOST:8786 \\
+          --nworkers 1 --nthreads 1 --resources GPU=1 --memory-limit 0 &
+    done
+
+Every host needs diffaccel importable (the same checkout or install) so that `work` unpickles.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import time
+import uuid
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from core.errors import DiffaccelError, MissingDependency
+
+WORKER_START_TIMEOUT_S = 120
+
+
+@dataclass
+class Failure:
+    """A sweep that did not complete: its item, one line for the user, and the worker's traceback."""
+
+    item: Any
+    reason: str
+    traceback: str = ""
+
+
+@dataclass
+class RunReport:
+    """What happened to each item: completed (on_result called), failed, or left for the next run."""
+
+    done: list = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    not_started: list = field(default_factory=list)
+    workers: int = 0
+
+
+def run_on_cluster(items: Iterable, work: Callable[[Any], Any], on_result: Callable[[Any, Any], None],
+                   *, gpus: Optional[int] = None, scheduler_address: Optional[str] = None,
+                   deadline: Optional[float] = None, retries: int = 2) -> RunReport:
+    """Run ``work(item)`` for every item on the cluster; call ``on_result(item, record)`` here.
+
+    Args:
+        items: what to measure, e.g. `GridItem`s; run grouped by ``item.model`` (in the order the
+            models first appear) so each worker loads each model about once.
+        work: picklable top-level function, run on a worker; returns the record.
+        on_result: called in this process, once per completed item, as it completes.
+        gpus: worker processes to start on this host, one per GPU; None means one per CUDA device,
+            or two CPU workers where there is no CUDA (tests, demos). Ignored with an address.
+        scheduler_address: connect to a running cluster (several hosts) instead of starting one.
+        deadline: `time.monotonic()` after which no sweep starts. As in `run_grid`, a sweep is not
+            started either when the longest one so far would end past it. Running sweeps finish
+            and are recorded: cancelling would throw away GPU minutes already spent.
+        retries: how many times a sweep is run again after its worker process died (crash, OOM
+            kill, lost host). A Python exception in `work` is not retried: it is a bug or a
+            setting that fails the same way every time, and a retry would cost minutes of GPU.
+    """
+    queue = deque(in_model_order(items))
+    report = RunReport()
+    with _connected(gpus, scheduler_address) as client:
+        _set_worker_death_retries(client, retries)
+        report.workers = _gpu_slots(client)
+        _drive(client, queue, work, on_result, deadline, report)
+    report.not_started.extend(queue)
+    return report
+
+
+def in_model_order(items: Iterable) -> list:
+    """Items grouped by their ``model`` attribute, models in first-seen order, stable within one."""
+    items = list(items)
+    first_seen: dict = {}
+    for item in items:
+        first_seen.setdefault(getattr(item, "model", None), len(first_seen))
+    return sorted(items, key=lambda item: first_seen[getattr(item, "model", None)])
+
+
+def _drive(client, queue: deque, work, on_result, deadline, report: RunReport) -> None:
+    """Keep one sweep per GPU in flight, in queue order, and collect each as it completes.
+
+    Submitting only as many tasks as there are GPUs (rather than the whole grid at once) is what
+    keeps the model order, lets the deadline stop new starts, and leaves the rest of the queue as
+    `not_started` for the next run.
+    """
+    from distributed import as_completed
+
+    running: dict = {}  # future -> (item, submitted at)
+    completed = as_completed()
+    longest = 0.0
+
+    def fill() -> None:
+        while queue and len(running) < max(1, _gpu_slots(client)) and _fits(deadline, longest):
+            item = queue.popleft()
+            future = client.submit(work, item, key=_task_key(item), resources={"GPU": 1},
+                                   pure=False, retries=0)
+            running[future] = (item, time.monotonic())
+            completed.add(future)
+
+    fill()
+    for future in completed:
+        item, submitted = running.pop(future)
+        longest = max(longest, time.monotonic() - submitted)
+        _collect(future, item, on_result, report)
+        fill()
+
+
+def _fits(deadline: Optional[float], longest: float) -> bool:
+    return deadline is None or time.monotonic() + longest <= deadline
+
+
+def _collect(future, item, on_result, report: RunReport) -> None:
+    """Hand a finished sweep to on_result, or record why it failed; an error in on_result is ours
+    (e.g. the database cannot be written) and propagates."""
+    if future.status == "finished":
+        record = future.result()
+        future.release()
+        on_result(item, record)
+        report.done.append(item)
+        return
+    report.failed.append(_failure(future, item))
+    future.release()
+
+
+def _failure(future, item) -> Failure:
+    import traceback as tb
+
+    from distributed import KilledWorker
+
+    if future.status == "cancelled":
+        return Failure(item, "cancelled: the cluster dropped the task (scheduler restarted?)")
+    error = future.exception()
+    if isinstance(error, KilledWorker):
+        return Failure(item, f"its worker process died on every try ({error})")
+    text = "".join(tb.format_exception(type(error), error, future.traceback()))
+    return Failure(item, f"{type(error).__name__}: {error}", text)
+
+
+def _task_key(item) -> str:
+    label = item.label() if hasattr(item, "label") else str(item)
+    return f"sweep {label} {uuid.uuid4().hex[:8]}"
+
+
+def _gpu_slots(client) -> int:
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return int(sum(info.get("resources", {}).get("GPU", 0) for info in workers))
+
+
+def _set_worker_death_retries(client, retries: int) -> None:
+    """Worker loss is counted by the scheduler (``allowed-failures``), not by submit's `retries=`,
+    which re-runs raised exceptions; setting it here makes `retries` mean the same on any cluster
+    (on a shared scheduler it applies to every client's tasks).
+
+    A nested function travels by value, so the scheduler's host needs no diffaccel to run it.
+    """
+
+    def allow(dask_scheduler) -> None:
+        dask_scheduler.allowed_failures = retries
+
+    client.run_on_scheduler(allow)
+
+
+@contextmanager
+def _connected(gpus: Optional[int], scheduler_address: Optional[str]) -> Iterator:
+    """A client of the given cluster, or of a local one started (and stopped) here."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise MissingDependency(
+            "running the grid on a cluster needs Dask: pip install 'diffaccel[dist]'"
+        ) from None
+    if scheduler_address:
+        with Client(scheduler_address) as client:
+            _wait_for_gpu_workers(client, 1, scheduler_address)
+            yield client
+        return
+    count = cuda_device_count() if gpus is None else gpus
+    count = count or 2  # no CUDA: two CPU workers, so tests and demos exercise the same path
+    with local_cluster(count) as cluster, Client(cluster) as client:
+        _wait_for_gpu_workers(client, count, "the local cluster")
+        yield client
+
+
+def _wait_for_gpu_workers(client, count: int, where: str) -> None:
+    try:
+        client.wait_for_workers(count, timeout=WORKER_START_TIMEOUT_S)
+    except TimeoutError:
+        raise DiffaccelError(
+            f"no {count} workers joined {where} within {WORKER_START_TIMEOUT_S} s; "
+            "start them with: dask worker ADDRESS --nthreads 1 --resources GPU=1"
+        ) from None
+    if _gpu_slots(client) < 1:
+        raise DiffaccelError(
+            f"the workers of {where} offer no GPU resource, so no sweep could start; "
+            "start them with --resources GPU=1"
+        )
+
+
+def local_cluster(workers: int):
+    """One worker process per GPU of this host, each seeing only its own device.
+
+    No memory limit: the weights live on the GPU, host memory peaks while a pipeline loads, and a
+    nanny that killed a worker for it would look like a lost worker and rerun the sweep.
+    """
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    spec = {
+        f"gpu{index}": {
+            "cls": Nanny,
+            "options": {
+                "nthreads": 1,
+                "resources": {"GPU": 1},
+                "env": {"CUDA_VISIBLE_DEVICES": str(index)},
+                "memory_limit": 0,
+            },
+        }
+        for index in range(workers)
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
+
+
+def cuda_device_count() -> int:
+    """CUDA devices on this host; 0 without torch or CUDA (torch is imported only here)."""
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+_kept: dict = {}
+
+
+def keep_one(key, load: Callable[[], Any]):
+    """What ``load()`` built for `key`, built once per worker process; a new key replaces it.
+
+    For `work` functions: a pipeline stays loaded across the sweeps of one model, and the previous
+    model is dropped (and its GPU memory returned) before the next loads, so two never coexist.
+    """
+    if key not in _kept:
+        _kept.clear()
+        gc.collect()
+        _empty_cuda_cache()
+        _kept[key] = load()
+    return _kept[key]
+
+
+def _empty_cuda_cache() -> None:
+    torch = sys.modules.get("torch")  # only if the work already imported it
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
