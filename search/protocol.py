@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from search.stats import needs_more_rounds, speedup_interval  # not in scripts
+from search.stats import needs_more_rounds, paired_ratios, speedup_interval  # not in scripts
 
 
 @dataclass
@@ -83,20 +83,21 @@ def measure(baseline: Contender, contenders: list, device: str, min_rounds: int 
 
 
 def _ratios(baseline: Contender, contender: Contender) -> list:
-    """Paired ratios: the contender's round i against the baseline's round i."""
-    return [b / c for b, c in zip(baseline.latencies_s, contender.latencies_s)]
+    """Paired ratios: the contender's round i against the baseline's round i (a contender that
+    stopped early ran rounds 0 to k-1, like the baseline's first k)."""
+    return paired_ratios(baseline.latencies_s[: len(contender.latencies_s)], contender.latencies_s)
 
 
 def _result(baseline: Contender, contender: Contender) -> dict:
     import statistics
 
     ratios = _ratios(baseline, contender)
-    estimate, low, high = speedup_interval(ratios)
+    interval = speedup_interval(ratios)
     rounded = [round(x, 4) for x in contender.latencies_s]
     return {
         "name": contender.name,
-        "speedup": round(estimate, 4),
-        "speedup_interval": [round(low, 4), round(high, 4)],
+        "speedup": round(interval.estimate, 4),
+        "speedup_interval": [round(interval.low, 4), round(min(interval.high, 1e6), 4)],
         "ratios": [round(r, 4) for r in ratios],
         "rounds": len(ratios),
         "baseline_latency_s": round(statistics.median(baseline.latencies_s), 4),

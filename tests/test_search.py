@@ -8,7 +8,7 @@ from tests.conftest import gpu, needs_torch
 pytestmark = [needs_torch]
 
 from core.task import ALL_COMBINATIONS, MODELS  # noqa: E402
-from core.settings import DeepCacheParams, Settings, settings_from_json  # noqa: E402
+from core.settings import DeepCacheParams, Settings  # noqa: E402
 from search import accelerators as acc  # noqa: E402
 from core import db  # noqa: E402
 from search.engine import GridItem, SearchConfig, grid_items, parse_shard, plan_grid, search_one  # noqa: E402
@@ -34,33 +34,35 @@ def two_candidates(accelerators, model, steps):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_tiny_search_writes_valid_entries_with_provenance(model, tiny_pipes, tmp_path):
-    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), repeats=1,
+    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), min_rounds=2, max_rounds=2,
                           targets=(1.2, 2.0), candidates=two_candidates)
     search_one(model, "UniPC", 8, ["DeepCache", "ToMe"], config, pipe=tiny_pipes[model])
     data = db.load(tmp_path / "db.json")
-    assert len(data["entries"]) == 2 and len(data["sweeps"]) == 1
-    for entry in data["entries"]:
-        source = entry["provenance"]
+    assert len(data.entries) == 2 and len(data.sweeps) == 1
+    for candidate in data.sweeps[0].candidates:
+        assert len(candidate.ratios) == 2 and candidate.speedup_interval[0] <= candidate.speedup
+    for entry in data.entries:
+        source = entry.provenance.model_dump()
         assert source["weights"] == "tiny-random" and source["resolution"] == 128
         assert source["dtype"] == "float32" and source["libraries"]["diffusers"]
         assert source["metrics"] == ["ssim", "psnr"] and "proxy" in source["quality_note"]
-        assert entry["status"] in ("ok", "infeasible")
-        settings_from_json(entry["params"])  # stored parameters read back
+        assert len(source["prompts"]) == 2 and "search/protocol.py" in source["protocol"]
+        assert entry.status in ("ok", "infeasible")
 
 
 def test_higher_deepcache_interval_measures_faster(tiny_pipes, tmp_path):
     def intervals(accelerators, model, steps):
         return [Settings(deepcache=DeepCacheParams(cache_interval=n)) for n in (1, 6)]
 
-    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), repeats=3,
+    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), prompts=1, min_rounds=3,
                           targets=(1.5, 50.0), candidates=intervals)
     sweep = search_one("SD1.5", "DDIM", 30, ["DeepCache"], config, pipe=tiny_pipes["SD1.5"])
-    every_step, every_sixth = sweep["candidates"]
-    assert every_sixth["speedup"] > 1.8 * every_step["speedup"]
-    entries = {e["target"]: e for e in db.load(tmp_path / "db.json")["entries"]}
-    assert entries[1.5]["params"]["DeepCache"]["cache_interval"] == 6
-    assert entries[50.0]["status"] == "infeasible"  # recorded, never faked
-    assert entries[50.0]["measured"]["speedup"] == every_sixth["speedup"]
+    every_step, every_sixth = sweep.candidates
+    assert every_sixth.speedup > 1.8 * every_step.speedup
+    entries = {e.target: e for e in db.load(tmp_path / "db.json").entries}
+    assert entries[1.5].params.deepcache.cache_interval == 6
+    assert entries[50.0].status == "infeasible"  # recorded, never faked
+    assert entries[50.0].measured.speedup == every_sixth.speedup
 
 
 @pytest.mark.parametrize("combination", [c for c in ALL_COMBINATIONS if c], ids="+".join)
@@ -82,16 +84,22 @@ def test_undo_restores_the_unaccelerated_pipeline(model, combination, tiny_pipes
 def test_grid_shards_and_resume():
     items = grid_items()
     assert len(items) == 162 and items[0] == GridItem("SD1.5", "DDIM", 20, ("DeepCache",))
-    data = db.empty()
-    shards = [plan_grid(items, data, (2.0,), parse_shard(f"{i}/3")) for i in range(3)]
+    data = db.Database()
+    shards = [plan_grid(items, data, ("eager",), parse_shard(f"{i}/3")) for i in range(3)]
     assert sorted(len(s.todo) for s in shards) == [54, 54, 54]
     assert {i for s in shards for i in s.todo} == set(items)
     done = items[0]
-    data["sweeps"].append({"model": done.model, "sampler": done.sampler, "steps": done.steps,
-                           "accelerators": list(done.accelerators)})
-    resumed = plan_grid(items, data, (2.0,))
+    candidate = db.Candidate(params=Settings(deepcache=DeepCacheParams()), speedup=2.0, latency_s=0.5,
+                             speedup_interval=(1.9, 2.1), quality={"ssim": 0.9, "psnr": 30})
+    data.sweeps.append(db.Sweep(model=done.model, sampler=done.sampler, steps=done.steps,
+                                accelerators=list(done.accelerators), baseline_latency_s=1.0,
+                                candidates=[candidate], provenance={}))
+    resumed = plan_grid(items, data, ("eager",))
     assert resumed.skipped == 1 and done not in resumed.todo
-    assert done in plan_grid(items, data, (2.0,), force=True).todo
+    assert done in plan_grid(items, data, ("eager", "graph")).todo  # the other engine is missing
+    assert done in plan_grid(items, data, ("eager",), force=True).todo
+    data.sweeps[0].candidates[0].speedup_interval = None  # measured by the old protocol: refilled
+    assert done in plan_grid(items, data, ("eager",)).todo
     with pytest.raises(ValueError):
         parse_shard("3/3")
 
@@ -101,7 +109,8 @@ def test_search_cli_tiny_one_combination(tmp_path):
 
     path = tmp_path / "db.json"
     result = CliRunner().invoke(cli, ["search", "--tiny", "--model", "SD2.1", "--sampler", "DDIM", "--steps", "6",
-                                      "--accelerators", "T-Gate", "--targets", "1.2,3", "--repeats", "1",
+                                      "--accelerators", "T-Gate", "--targets", "1.2,3", "--min-rounds", "2",
+                                      "--max-rounds", "2", "--prompts", "1",
                                       "--db", str(path)])
     assert result.exit_code == 0, result.output
     assert "1 sweeps" in result.output
@@ -121,8 +130,31 @@ def test_search_cli_rejects_bad_input(tmp_path):
 
 @gpu
 def test_full_size_random_search_on_cuda(tmp_path):
-    config = SearchConfig(weights="random", device="cuda", dtype="float16", repeats=2,
+    config = SearchConfig(weights="random", device="cuda", dtype="float16", max_rounds=3,
                           db_path=str(tmp_path / "db.json"), targets=(1.5,))
     sweep = search_one("SD1.5", "DDIM", 25, ["DeepCache"], config)
-    assert sweep["provenance"]["resolution"] == 512
-    assert max(c["speedup"] for c in sweep["candidates"]) > 1.5
+    assert sweep.provenance.resolution == 512
+    assert max(c.speedup for c in sweep.candidates) > 1.5
+
+
+def test_tiny_figures_never_enter_the_shipped_database(tiny_pipes):
+    from core.errors import DatabaseError
+
+    before = db.shipped_path().read_bytes()
+    config = SearchConfig(weights="tiny", db_path=str(db.shipped_path()), min_rounds=2, max_rounds=2,
+                          prompts=1, candidates=two_candidates)
+    with pytest.raises(DatabaseError, match="never enter the shipped database"):
+        search_one("SD1.5", "DDIM", 6, ["DeepCache"], config, pipe=tiny_pipes["SD1.5"])
+    assert db.shipped_path().read_bytes() == before
+
+
+def test_search_without_db_writes_the_live_cache(tmp_path, monkeypatch):
+    from agent.cli import cli
+
+    monkeypatch.setenv("DIFFACCEL_CACHE", str(tmp_path))
+    before = db.shipped_path().read_bytes()
+    result = CliRunner().invoke(cli, ["search", "--tiny", "--model", "SD1.5", "--sampler", "DDIM", "--steps", "4",
+                                      "--accelerators", "ToMe", "--min-rounds", "2", "--max-rounds", "2",
+                                      "--prompts", "1"])
+    assert result.exit_code == 0, result.output
+    assert db.load(db.live_path()).sweeps[0].steps == 4 and db.shipped_path().read_bytes() == before

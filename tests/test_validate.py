@@ -1,4 +1,14 @@
-"""Every model x sampler x accelerator combination: the generated script runs, on a tiny pipeline."""
+"""Generated scripts run, as a user runs them, on tiny pipelines: every model x combination x sampler.
+
+The full matrix is `slow` (one subprocess per model x combination runs the three samplers' scripts
+in turn, so torch is imported once per group); the default run keeps one group per model.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -6,38 +16,82 @@ from tests.conftest import needs_torch
 
 pytestmark = [needs_torch]
 
+from core import db  # noqa: E402
 from core.task import ALL_COMBINATIONS, MODELS, SAMPLERS, Task  # noqa: E402
+from tools.lookup import resolve  # noqa: E402
+from tools.render import render  # noqa: E402
+
+RUN_ALL = """
+import json, runpy, sys
+for script in sys.argv[1:]:
+    sys.argv = [script, "--model-path", {tiny!r}, "--device", "cpu", "--dtype", "float32", "--benchmark",
+                "--runs", "2", "--max-runs", "2", "--output", script + ".png"]
+    runpy.run_path(script, run_name="__main__")
+"""
+
+
+def run_group(tmp_path, model, combination):
+    """Each sampler's script for one model x combination, in one Python process; their JSON lines."""
+    from tools.validate import tiny_model
+
+    data = db.load(db.shipped_path())
+    scripts = []
+    for sampler in SAMPLERS:
+        task = Task(model=model, sampler=sampler, steps=6, accelerators=list(combination), speedup=2.0)
+        script = tmp_path / f"{sampler}.py"
+        script.write_text(render(resolve(task, data)))
+        scripts.append(str(script))
+    done = subprocess.run([sys.executable, "-c", RUN_ALL.format(tiny=str(tiny_model(model))), *scripts],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == len(SAMPLERS)
+    for report in reports:
+        assert {"speedup", "speedup_interval", "baseline_latency_s", "latency_s", "ssim", "psnr"} <= set(report)
+        assert report["speedup"] > 0 and -1 <= report["ssim"] <= 1 and report["rounds"] == 2
+        if not combination:
+            assert report["ssim"] == 1.0  # no accelerator: the very same image
+    return reports
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_feature_at_once_runs_for_each_model(model, tmp_path):
+    run_group(tmp_path, model, ("DeepCache", "T-Gate", "ToMe"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("sampler", SAMPLERS)
 @pytest.mark.parametrize("combination", ALL_COMBINATIONS, ids=lambda c: "+".join(c) or "none")
-def test_generated_script_runs_on_tiny_pipeline(model, sampler, combination):
-    from agent.codegen import render, resolve
-    from agent.validate import run_script
-    from core import db
-
-    task = Task(model=model, sampler=sampler, steps=12, accelerators=list(combination), speedup=2.0)
-    result = run_script(render(resolve(task, db.load())), model, timeout=600)
-    assert result.ok, result.error
-    report = result.report
-    assert set(report) >= {"baseline_latency_s", "latency_s", "speedup", "ssim", "psnr"}
-    assert report["speedup"] > 0 and -1 <= report["ssim"] <= 1
-    if not combination:
-        assert report["ssim"] == 1.0  # no accelerator: the very same image
+@pytest.mark.parametrize("model", MODELS)
+def test_generated_scripts_run_on_tiny_pipelines(model, combination, tmp_path):
+    run_group(tmp_path, model, combination)
 
 
 def test_validate_reports_a_broken_script():
-    from agent.validate import run_script
+    from tools.validate import validate
 
-    result = run_script("raise SystemExit('boom: no such scheduler')\n", "SD1.5", timeout=120)
+    result = validate("raise SystemExit('boom: no such scheduler')\n", "SD1.5", timeout=120)
     assert not result.ok and "boom: no such scheduler" in result.error
 
 
-def test_generate_validate_cli_passes_and_writes(tmp_path):
-    import json
+def test_validation_time_limit_ends_the_script_and_its_children(tmp_path):
+    from tools.validate import _run
 
+    marker = tmp_path / "child.pid"
+    source = ("import subprocess, sys, time\n"
+              f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+              f"open({str(marker)!r}, 'w').write(str(child.pid))\n"
+              "time.sleep(60)\n")
+    result = _run(source, "tiny-cpu-smoke", [], timeout=3)
+    assert not result.ok and "timed out after 3 s" in result.error
+    child = Path(f"/proc/{marker.read_text()}/stat")
+    deadline = time.monotonic() + 5
+    while child.exists() and child.read_text().split()[2] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.1)  # gone, or a zombie waiting for init to reap it: not running either way
+    assert not child.exists() or child.read_text().split()[2] == "Z"
+
+
+def test_generate_validate_cli_passes_and_writes(tmp_path):
     from click.testing import CliRunner
 
     from agent.cli import cli
@@ -48,7 +102,20 @@ def test_generate_validate_cli_passes_and_writes(tmp_path):
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)  # stderr may carry library warnings
     assert answer["validation"]["ok"] and answer["validation"]["report"]["speedup"] > 0
+    assert "not a speed figure" in answer["validation"]["note"]
     assert target.exists()
+
+
+def test_a_script_given_another_architecture_says_which(tmp_path):
+    from tools.validate import _run, tiny_model
+
+    data = db.load(db.shipped_path())
+    source = render(resolve(Task(model="SD1.5", sampler="DDIM", steps=4, accelerators=["DeepCache"],
+                                 speedup=2.0), data))
+    result = _run(source, "tiny-cpu-smoke", ["--model-path", str(tiny_model("SDXL")), "--device", "cpu"], 300)
+    assert not result.ok and "holds a StableDiffusionXLPipeline" in result.error
+    result = _run(source, "tiny-cpu-smoke", ["--model-path", str(tiny_model("SD2.1")), "--device", "cpu"], 300)
+    assert not result.ok and "SD2.x U-Net" in result.error
 
 
 def test_tiny_model_command_writes_a_loadable_pipeline(tmp_path):
