@@ -30,7 +30,7 @@ from core.settings import (
     default_tome_max_downsample,
     field_name,
 )
-from core.task import canonical_accelerators
+from core.task import ENGINES, canonical_accelerators
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,13 @@ def plan(model: str, settings: Settings) -> Plan:
 
 
 def apply(pipe, accel: Plan, engine: str = "eager") -> Callable[[], None]:
-    """Apply a plan to a pipeline in place, on the given engine; return the function that undoes it."""
+    """Apply a plan to a pipeline in place; return the function that undoes it.
+
+    engine="graph" also replays the U-Net and text encoders as CUDA graphs (`search.graph`), which
+    compose with every accelerator here; on a CPU it warns once and runs eager.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     undos: list[Callable[[], None]] = []
     if accel.uses_tgate:
         import tgate
@@ -95,9 +101,9 @@ def apply(pipe, accel: Plan, engine: str = "eager") -> Callable[[], None]:
         tomesd.apply_patch(pipe, **accel.tome_kwargs)
         undos.append(lambda: tomesd.remove_patch(pipe))
     if engine == "graph":
-        from search import graph
+        from search.graph import enable_graphs
 
-        undos.append(graph.enable_graphs(pipe))
+        undos.append(enable_graphs(pipe))
 
     def undo() -> None:
         for step in reversed(undos):
@@ -107,7 +113,10 @@ def apply(pipe, accel: Plan, engine: str = "eager") -> Callable[[], None]:
 
 
 def run(pipe, accel: Plan, **call_kwargs):
-    """Call the pipeline the way the plan says (T-GATE generates through `pipe.tgate`)."""
+    """Call the pipeline the way the plan says (T-GATE generates through `pipe.tgate`).
+
+    The same under graphs: clearing the caches empties the state the graph engine reads each step.
+    """
     if accel.uses_tgate:
         _clear_tgate_caches(pipe)
         return pipe.tgate(**call_kwargs, **accel.call_kwargs)

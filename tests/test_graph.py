@@ -1,0 +1,241 @@
+"""The graph engine's composition logic, on tiny pipelines on the CPU.
+
+TapeBackend stands in for CUDA graphs: it records each step's aten ops with their tensors and
+replays the record into the same tensors, so a step that reads a stale input or cached feature gives
+a different image here, as it would on a GPU.
+"""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs_torch
+
+pytestmark = [needs_torch]
+
+from core.settings import DeepCacheParams, Settings, TGateParams, ToMeParams  # noqa: E402
+from search import accelerators as acc  # noqa: E402
+from search import graph  # noqa: E402
+
+STEPS = 8
+GATE = 4
+
+
+@pytest.fixture(scope="module")
+def pipes():
+    from search.pipelines import build_random
+
+    return {}, build_random
+
+
+def get_pipe(pipes, model, sampler="DDIM"):
+    from search.pipelines import set_sampler
+
+    cache, build = pipes
+    if model not in cache:
+        cache[model] = build(model)
+    set_sampler(cache[model], sampler)
+    return cache[model]
+
+
+def image(pipe, plan):
+    import torch
+
+    return acc.run(pipe, plan, prompt="a red cube", num_inference_steps=STEPS, guidance_scale=7.5,
+                   generator=torch.Generator().manual_seed(0), output_type="np").images[0]
+
+
+def eager_and_graph(pipe, model, settings, calls=2):
+    """The eager image, the graph images of `calls` calls, and the engine's log."""
+    plan = acc.plan(model, settings)
+    undo = acc.apply(pipe, plan)
+    reference = image(pipe, plan)
+    undo()
+    undo = acc.apply(pipe, plan)
+    graphs = graph.enable_graphs(pipe, backend=graph.TapeBackend())
+    try:
+        images = [image(pipe, plan) for _ in range(calls)]
+    finally:
+        graphs()
+        undo()
+    return reference, images, graphs
+
+
+def dc(interval, branch=0):
+    return DeepCacheParams(cache_interval=interval, cache_branch_id=branch)
+
+
+TOME = ToMeParams(ratio=0.5, max_downsample=1)
+TGATE = TGateParams(gate_step=GATE)
+SETTINGS = {
+    "none": Settings(),
+    "DeepCache": Settings(deepcache=dc(3)),
+    "T-Gate": Settings(tgate=TGATE),
+    "ToMe": Settings(tome=TOME),
+    "DeepCache+ToMe": Settings(deepcache=dc(2), tome=TOME),
+    "DeepCache+T-Gate": Settings(deepcache=dc(3), tgate=TGATE),
+    "DeepCache+T-Gate+ToMe": Settings(deepcache=dc(3), tgate=TGATE, tome=TOME),
+}
+
+
+def steps(graphs, call=-1):
+    """(label, event) of each U-Net step of one call."""
+    log = list(graphs["unet"].log)
+    return log[len(log) + call * STEPS:][:STEPS]
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_graph_gives_the_eager_image_and_replays_on_the_second_call(pipes, name):
+    reference, (first, second), graphs = eager_and_graph(get_pipe(pipes, "SD1.5"), "SD1.5", SETTINGS[name])
+    np.testing.assert_allclose(first, reference, atol=1e-5)
+    np.testing.assert_allclose(second, reference, atol=1e-5)
+    assert graphs.fallbacks == []
+    assert [event for _, event in steps(graphs)] == ["replay"] * STEPS
+    assert "capture" in [event for _, event in steps(graphs, call=-2)]
+    assert graphs["text_encoder"].captures == 1  # prompt and negative prompt share one graph
+
+
+@pytest.mark.parametrize("interval,branch", [(2, 0), (3, 0), (4, 0), (5, 0), (2, 1), (3, 1)])
+def test_deepcache_replays_a_full_and_a_shallow_graph(pipes, interval, branch):
+    reference, (first, second), graphs = eager_and_graph(get_pipe(pipes, "SD1.5"), "SD1.5",
+                                                         Settings(deepcache=dc(interval, branch)))
+    np.testing.assert_allclose(second, reference, atol=1e-5)
+    expected = ["full" if i % interval == 0 else "shallow" for i in range(STEPS)]
+    assert [label.split(",")[1] for label, _ in steps(graphs)] == expected
+    assert [event for _, event in steps(graphs, call=-2)][:2] == ["capture", "capture"]
+    assert graphs["unet"].captures == 2
+
+
+def test_shallow_graph_reads_the_full_graphs_output_buffers(pipes):
+    pipe = get_pipe(pipes, "SD1.5")
+    plan = acc.plan("SD1.5", Settings(deepcache=dc(3)))
+    undo = acc.apply(pipe, plan)
+    graphs = graph.enable_graphs(pipe, backend=graph.TapeBackend())
+    try:
+        image(pipe, plan)
+        variants = {key[1][0][0]: v for key, v in graphs["unet"].graphs.items()}
+        (full,), (shallow,) = variants["full"], variants["shallow"]
+        assert full.reads == {} and shallow.reads
+        # Every cached feature the shallow step reads is a tensor the full graph writes, kept as is.
+        for (slot, index), tensor in shallow.reads.items():
+            assert graph._tensors(full.writes[slot])[index] is tensor
+    finally:
+        graphs()
+        undo()
+
+
+def test_tgate_changes_graph_at_the_gate_and_drops_guidance(pipes):
+    _, (_, second), graphs = eager_and_graph(get_pipe(pipes, "SD1.5"), "SD1.5", SETTINGS["T-Gate"])
+    labels = [label for label, _ in steps(graphs)]
+    assert [label.split(",")[0] for label in labels] == ["b2"] * GATE + ["b1"] * (STEPS - GATE)
+    assert labels[GATE - 1].endswith("ca-cache/sa-cache/merge")  # the gate step averages the batch
+    assert all("ca-reuse" in label for label in labels[GATE:])
+    assert graphs["unet"].captures == 4  # warm-up, self-attention cache, the gate, after it
+
+
+@pytest.mark.parametrize("model,sampler,name", [
+    ("SD2.1", "DPM-Solver++", "DeepCache+T-Gate+ToMe"),
+    ("SDXL", "UniPC", "DeepCache+T-Gate+ToMe"),
+    ("SDXL", "DDIM", "DeepCache+ToMe"),
+    ("SD1.5", "UniPC", "DeepCache"),
+    ("SD1.5", "DPM-Solver++", "T-Gate"),
+])
+def test_other_models_and_samplers(pipes, model, sampler, name):
+    settings = SETTINGS[name]
+    if settings.tome and model == "SDXL":  # no attention at SDXL's downsample 1
+        settings = settings.model_copy(update={"tome": TOME.model_copy(update={"max_downsample": 2})})
+    reference, images, graphs = eager_and_graph(get_pipe(pipes, model, sampler), model, settings)
+    for picture in images:
+        np.testing.assert_allclose(picture, reference, atol=1e-5)
+    assert graphs.fallbacks == []
+
+
+def test_the_tape_catches_a_replay_that_skips_copying_its_inputs(pipes, monkeypatch):
+    def replay_without_inputs(self, graph_, args, kwargs):
+        self.backend.replay(graph_.handle)
+        for slot, value in graph_.writes.items():
+            self._put(slot, value)
+        return graph._map_tensors(lambda t: t.clone(), graph_.output)
+
+    monkeypatch.setattr(graph._Engine, "_replay", replay_without_inputs)
+    reference, (first, _), _ = eager_and_graph(get_pipe(pipes, "SD1.5"), "SD1.5", SETTINGS["DeepCache"])
+    assert np.abs(first - reference).max() > 1e-3
+
+
+def test_tape_refuses_host_reads_like_a_capture():
+    import torch
+
+    x = torch.ones(3)
+    with pytest.raises(graph.CaptureError, match="host"):
+        graph.TapeBackend().capture(lambda: x.sum().item())
+
+
+class FailingBackend(graph.TapeBackend):
+    def capture(self, fn):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+
+def test_failed_capture_falls_back_to_eager_with_one_warning_line(pipes, capsys):
+    pipe = get_pipe(pipes, "SD1.5")
+    plan = acc.plan("SD1.5", SETTINGS["DeepCache"])
+    undo = acc.apply(pipe, plan)
+    reference = image(pipe, plan)
+    capsys.readouterr()
+    graphs = graph.enable_graphs(pipe, backend=FailingBackend())
+    try:
+        pictures = [image(pipe, plan) for _ in range(2)]
+    finally:
+        graphs()
+        undo()
+    for picture in pictures:
+        np.testing.assert_allclose(picture, reference, atol=1e-5)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([line for line in err if line.startswith("diffaccel graphs: unet")]) == 1
+    assert "capture failed" in err[0]
+    assert {event for _, event in graphs["unet"].log} == {"eager"}
+
+
+def test_cpu_runs_eager_with_one_warning_and_apply_takes_the_engine(pipes, capsys):
+    pipe = get_pipe(pipes, "SD1.5")
+    unet_class = type(pipe.unet)
+    plan = acc.plan("SD1.5", SETTINGS["DeepCache+ToMe"])
+    undo = acc.apply(pipe, plan)
+    reference = image(pipe, plan)
+    undo()
+    capsys.readouterr()
+    undo = acc.apply(pipe, plan, engine="graph")
+    try:
+        picture = image(pipe, plan)
+    finally:
+        undo()
+    np.testing.assert_allclose(picture, reference, atol=1e-6)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CUDA graphs need a CUDA device" in err[0]
+    assert type(pipe.unet) is unet_class
+    with pytest.raises(ValueError, match="engine"):
+        acc.apply(pipe, plan, engine="compiled")
+
+
+def test_undo_restores_the_modules_and_enabling_twice_is_refused(pipes):
+    pipe = get_pipe(pipes, "SD1.5")
+    classes = type(pipe.unet), type(pipe.text_encoder)
+    graphs = graph.enable_graphs(pipe, backend=graph.TapeBackend())
+    assert type(pipe.unet).__name__ == classes[0].__name__ and isinstance(pipe.unet, classes[0])
+    with pytest.raises(ValueError, match="already"):
+        graph.enable_graphs(pipe, backend=graph.TapeBackend())
+    graphs()
+    assert (type(pipe.unet), type(pipe.text_encoder)) == classes
+    assert "_diffaccel_graphs" not in pipe.unet.__dict__
+
+
+def test_graph_module_imports_only_the_standard_library_and_torch():
+    source = Path(graph.__file__).read_text()
+    roots = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    assert roots <= {"__future__", "collections", "sys", "time", "weakref", "contextlib", "torch"}

@@ -1,0 +1,87 @@
+"""Graph vs eager on CUDA: the same image within fp16 tolerance, for every accelerator combination.
+
+Tiny pipelines in float16 (the full-size comparison is `max_abs_diff_vs_eager` in
+benchmarks/graph_bench.py). Output of the last run (on an H200): benchmarks/results/graph_gpu_tests.txt.
+"""
+
+import numpy as np
+import pytest
+
+from tests.conftest import gpu
+
+pytestmark = [gpu]
+
+from core.settings import DeepCacheParams, Settings, TGateParams, ToMeParams, default_tome_max_downsample  # noqa: E402
+from search import accelerators as acc  # noqa: E402
+
+STEPS = 10
+# fp16 over 10 steps. The first H200 run used 4/255 and 8 of 32 cases failed with 4.5 to 7.6/255
+# at a few pixels (ToMe's scatter_reduce is nondeterministic on CUDA, and cuBLAS may pick other
+# kernels under capture); the full-size benchmark gives 0.0 without ToMe, at most 2.7/255 with it.
+# This bound and the mean check have not been run on a GPU yet.
+TOLERANCE = 8 / 255
+MEAN_TOLERANCE = 0.5 / 255
+
+
+def settings(model):
+    tome = ToMeParams(ratio=0.5, max_downsample=default_tome_max_downsample(model))
+    dc = DeepCacheParams(cache_interval=3, cache_branch_id=0)
+    tgate = TGateParams(gate_step=4)
+    return {
+        "none": Settings(),
+        "DeepCache": Settings(deepcache=dc),
+        "DeepCache-b1": Settings(deepcache=DeepCacheParams(cache_interval=2, cache_branch_id=1)),
+        "T-Gate": Settings(tgate=tgate),
+        "ToMe": Settings(tome=tome),
+        "DeepCache+ToMe": Settings(deepcache=dc, tome=tome),
+        "DeepCache+T-Gate": Settings(deepcache=dc, tgate=tgate),
+        "DeepCache+T-Gate+ToMe": Settings(deepcache=dc, tgate=tgate, tome=tome),
+    }
+
+
+@pytest.fixture(scope="module")
+def pipes():
+    import torch
+
+    from search.pipelines import build_random
+
+    return {model: build_random(model, "tiny", device="cuda", dtype=torch.float16)
+            for model in ("SD1.5", "SD2.1", "SDXL")}
+
+
+def image(pipe, plan):
+    import torch
+
+    return acc.run(pipe, plan, prompt="a red cube", num_inference_steps=STEPS, guidance_scale=7.5,
+                   generator=torch.Generator().manual_seed(0), output_type="np").images[0]
+
+
+CASES = [(m, s, n) for m in ("SD1.5", "SD2.1", "SDXL") for s in ("DDIM",) for n in settings(m)]
+CASES += [(m, s, n) for m in ("SD1.5", "SDXL") for s in ("DPM-Solver++", "UniPC")
+          for n in ("DeepCache", "DeepCache+T-Gate+ToMe")]
+
+
+@pytest.mark.parametrize("model,sampler,name", CASES)
+def test_graph_matches_eager_on_cuda(pipes, model, sampler, name):
+    from search.graph import enable_graphs
+    from search.pipelines import set_sampler
+
+    pipe = pipes[model]
+    set_sampler(pipe, sampler)
+    plan = acc.plan(model, settings(model)[name])
+    undo = acc.apply(pipe, plan)
+    reference = image(pipe, plan)
+    undo()
+    undo = acc.apply(pipe, plan)
+    graphs = enable_graphs(pipe)
+    try:
+        pictures = [image(pipe, plan) for _ in range(3)]
+    finally:
+        graphs()
+        undo()
+    assert graphs.fallbacks == []
+    assert [event for _, event in list(graphs["unet"].log)[-STEPS:]] == ["replay"] * STEPS
+    for picture in pictures:
+        assert np.isfinite(picture).all()
+        assert np.abs(picture - reference).max() <= TOLERANCE
+        assert np.abs(picture - reference).mean() <= MEAN_TOLERANCE
