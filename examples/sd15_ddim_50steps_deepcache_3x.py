@@ -50,6 +50,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+if __name__ == "__main__":
+    ARGS = parse_args()  # before anything below imports torch, so --help answers at once
+
+
 def load_pipeline(model_path, device, dtype):
     import torch
     from diffusers import DDIMScheduler, DiffusionPipeline, StableDiffusionPipeline
@@ -260,23 +264,20 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
 
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 
 
 @dataclass
 class Contender:
-    """One pipeline configuration to time: `generate()` makes one image; `enter`/`exit` switch the
-    configuration on and off around it (untimed)."""
+    """One pipeline configuration to time: `generate(job)` makes the image of one (prompt, seed);
+    `enter`/`exit` switch the configuration on and off around its rounds (untimed)."""
 
     name: str
-    generate: Callable[[], Any]
+    generate: Callable[[Any], Any]
     enter: Callable[[], None] = lambda: None
     exit: Callable[[], None] = lambda: None
-    latencies_s: list = field(default_factory=list)
-    first_call_s: float = 0.0
-    image: Any = None
 
 
 def synchronize(device: str) -> None:
@@ -286,62 +287,59 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed_call(contender: Contender, device: str) -> tuple[float, Any]:
-    """Seconds of one `generate()`, the device synchronised before and after; set-up untimed."""
-    contender.enter()
-    try:
-        synchronize(device)
-        start = time.perf_counter()
-        image = contender.generate()
-        synchronize(device)
-        return time.perf_counter() - start, image
-    finally:
-        contender.exit()
+def timed(generate: Callable[[Any], Any], job, device: str) -> tuple[float, Any]:
+    """Seconds of one call, the device synchronised before and after."""
+    synchronize(device)
+    start = time.perf_counter()
+    image = generate(job)
+    synchronize(device)
+    return time.perf_counter() - start, image
 
 
-def measure(baseline: Contender, contenders: list, device: str, min_rounds: int = 3,
+def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_rounds: int = 3,
             max_rounds: int = 10, tolerance: float = 0.03) -> list:
-    """Time the baseline and every contender by the protocol above; returns one result dict per
-    contender: speedup, speedup_interval, ratios, latencies, first_call_s, quality."""
-    everyone = [baseline] + list(contenders)
-    for contender in everyone:
-        contender.first_call_s, contender.image = timed_call(contender, device)
-    active = list(contenders)
-    for round_index in range(max_rounds):
-        if not active:
-            break
-        order = [baseline] + active
-        for contender in order if round_index % 2 == 0 else reversed(order):
-            seconds, _ = timed_call(contender, device)
-            contender.latencies_s.append(seconds)
-        active = [c for c in active
-                  if needs_more_rounds(_ratios(baseline, c), tolerance, min_rounds, max_rounds)]
-    return [_result(baseline, contender) for contender in contenders]
+    """Time every contender against the baseline by the protocol above; one result dict each:
+    speedup, speedup_interval, ratios, latencies, first_call_s, quality."""
+    timed(baseline.generate, jobs[0], device)  # the baseline's warm-up
+    references = [baseline.generate(job) for job in jobs]
+    results = []
+    for contender in contenders:
+        contender.enter()
+        try:
+            results.append(_measure_one(baseline, contender, jobs, references, device, min_rounds,
+                                        max_rounds, tolerance))
+        finally:
+            contender.exit()
+    return results
 
 
-def _ratios(baseline: Contender, contender: Contender) -> list:
-    """Paired ratios: the contender's round i against the baseline's round i (a contender that
-    stopped early ran rounds 0 to k-1, like the baseline's first k)."""
-    return paired_ratios(baseline.latencies_s[: len(contender.latencies_s)], contender.latencies_s)
-
-
-def _result(baseline: Contender, contender: Contender) -> dict:
+def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_rounds, tolerance) -> dict:
     import statistics
 
-    ratios = _ratios(baseline, contender)
+    first_call_s, image = timed(contender.generate, jobs[0], device)
+    scores = [image_quality(references[0], image)]
+    scores += [image_quality(reference, contender.generate(job)) for job, reference in zip(jobs[1:], references[1:])]
+    baseline_s, contender_s = [], []
+    while True:
+        pair = [(baseline, baseline_s), (contender, contender_s)]
+        for runner, latencies in pair if len(baseline_s) % 2 == 0 else reversed(pair):
+            latencies.append(timed(runner.generate, jobs[0], device)[0])
+        ratios = paired_ratios(baseline_s, contender_s)
+        if not needs_more_rounds(ratios, tolerance, min_rounds, max_rounds):
+            break
     interval = speedup_interval(ratios)
-    rounded = [round(x, 4) for x in contender.latencies_s]
     return {
         "name": contender.name,
         "speedup": round(interval.estimate, 4),
         "speedup_interval": [round(interval.low, 4), round(min(interval.high, 1e6), 4)],
         "ratios": [round(r, 4) for r in ratios],
         "rounds": len(ratios),
-        "baseline_latency_s": round(statistics.median(baseline.latencies_s), 4),
-        "latency_s": round(statistics.median(contender.latencies_s), 4),
-        "latencies_s": rounded,
-        "first_call_s": round(contender.first_call_s, 3),
-        "quality": image_quality(baseline.image, contender.image),
+        "baseline_latencies_s": [round(x, 4) for x in baseline_s],
+        "baseline_latency_s": round(statistics.median(baseline_s), 4),
+        "latency_s": round(statistics.median(contender_s), 4),
+        "latencies_s": [round(x, 4) for x in contender_s],
+        "first_call_s": round(first_call_s, 3),
+        "quality": {name: round(statistics.fmean(s[name] for s in scores), 4) for name in ("ssim", "psnr")},
     }
 
 
@@ -368,17 +366,23 @@ def image_quality(reference, image) -> dict:
 
 def benchmark(pipe, args, engine):
     """The eager unaccelerated pipeline against this one, by the protocol above: one JSON line."""
+    import torch
+
+    # A second, untouched copy is the baseline, so it can run between any two accelerated calls.
+    baseline_pipe = load_pipeline(args.model_path, args.device, getattr(torch, args.dtype))
     state = {}
-    baseline = Contender("baseline", generate=lambda: generate(pipe, args, args.seed))
-    accelerated = Contender(
-        engine,
-        generate=lambda: generate(pipe, args, args.seed, engine),
-        enter=lambda: state.update(undo=accelerate(pipe, engine)),
-        exit=lambda: state.pop("undo")(),
-    )
-    result = measure(baseline, [accelerated], args.device, min_rounds=args.runs,
+
+    def accelerated_image(seed):
+        state["image"] = generate(pipe, args, seed, engine)
+        return state["image"]
+
+    baseline = Contender("baseline", generate=lambda seed: generate(baseline_pipe, args, seed))
+    accelerated = Contender(engine, generate=accelerated_image,
+                            enter=lambda: state.update(undo=accelerate(pipe, engine)),
+                            exit=lambda: state.pop("undo")())
+    result = measure(baseline, [accelerated], [args.seed], args.device, min_rounds=args.runs,
                      max_rounds=max(args.runs, args.max_runs))[0]
-    accelerated.image.save(args.output)
+    state["image"].save(args.output)
     report = {key: result[key] for key in ("speedup", "speedup_interval", "baseline_latency_s", "latency_s",
                                              "rounds", "first_call_s", "ratios")}
     report.update(result["quality"], engine=engine, device=args.device, dtype=args.dtype,
@@ -386,9 +390,8 @@ def benchmark(pipe, args, engine):
     print(json.dumps(report))
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    import torch  # after argument parsing, so that --help answers at once
+def main(args):
+    import torch
 
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     args.dtype = args.dtype or ("float16" if args.device.startswith("cuda") else "float32")
@@ -406,4 +409,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main(ARGS)

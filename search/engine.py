@@ -1,9 +1,11 @@
 """The search: measure candidate settings of one combination, store the best per target.
 
-One sweep measures the unaccelerated pipeline and every candidate of one (model, sampler, steps,
-accelerators), in interleaved rounds so that drift (clocks, temperature, other load) hits all of
-them alike, then picks for each target the best-quality candidate that reaches it. The grid runner
-runs sweeps over the whole grid, resumably, optionally one shard of it.
+One sweep measures every candidate of one (model, sampler, steps, accelerators), on each engine
+asked for, against the eager unaccelerated pipeline by the protocol of search/protocol.py, then
+picks for each target the best-quality candidate whose speedup interval's lower bound reaches it.
+The grid runner runs sweeps over the whole grid, resumably, optionally one shard of it, on one GPU
+in this process or on every GPU of one or more hosts through Dask (search/distributed.py); either
+way this process alone writes the database.
 """
 
 from __future__ import annotations
@@ -13,22 +15,22 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterable, Optional
 
+from core import db
+from core.errors import DatabaseError
+from core.settings import Settings
 from core.task import (
-    MODEL_INFO,
     GRID_COMBINATIONS,
     GRID_STEPS,
     GRID_TARGETS,
+    MODEL_INFO,
     MODELS,
     SAMPLERS,
     canonical_accelerators,
     combination_label,
 )
-from core.settings import Settings
 from search import accelerators as acc
-from core import db
-from core.errors import DatabaseError
-from search.measure import PROMPTS, mean_quality, median, provenance
-from search.protocol import Contender, image_quality, measure, timed_call
+from search.measure import PROMPTS, median, provenance
+from search.protocol import Contender, measure, timed
 
 
 @dataclass
@@ -48,6 +50,8 @@ class SearchConfig:
     targets: tuple[float, ...] = GRID_TARGETS
     db_path: Optional[str] = None
     force: bool = False  # replace a sweep measured on a stronger setup
+    gpus: Optional[int] = None  # grid runs on more than one GPU go through search/distributed.py
+    scheduler: Optional[str] = None  # a running Dask scheduler (several hosts)
     # Overrides the candidate space (tests use it); None means search.accelerators.candidates.
     candidates: Optional[Callable[[tuple, str, int], list]] = None
 
@@ -60,54 +64,52 @@ def load_pipeline(model: str, config: SearchConfig):
     return load(model, config.weights, config.model_path, config.device, getattr(torch, config.dtype))
 
 
-def sweep(pipe, model: str, sampler: str, steps: int, accelerators, config: SearchConfig) -> db.Sweep:
+@dataclass
+class Pipelines:
+    """The pipeline accelerators are applied to, and an untouched copy that times the baseline."""
+
+    work: object
+    baseline: object
+
+    @classmethod
+    def load(cls, model: str, config: SearchConfig) -> "Pipelines":
+        import copy
+
+        pipe = load_pipeline(model, config)
+        return cls(pipe, copy.deepcopy(pipe))
+
+
+def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, config: SearchConfig) -> db.Sweep:
     """Measure every candidate on every engine against the eager baseline; the sweep record."""
     from search.pipelines import resolution, set_sampler
 
     accelerators = canonical_accelerators(accelerators)
-    set_sampler(pipe, sampler)
+    for pipe in (pipes.work, pipes.baseline):
+        set_sampler(pipe, sampler)
     settings = (config.candidates or acc.candidates)(accelerators, model, steps)
     jobs = [(prompt, seed) for prompt in PROMPTS[: config.prompts] for seed in config.seeds]
-    started = time.perf_counter()
-
     configurations = [(engine, acc.plan(model, s)) for engine in config.engines for s in settings]
-    baseline_plan = acc.plan(model, Settings())
-
-    def contender(engine: str, plan) -> Contender:
-        undo: list = []
-        return Contender(
-            f"{engine} {plan.settings.describe()}",
-            generate=partial(_generate, pipe, plan, jobs[0], steps),
-            enter=lambda: undo.append(acc.apply(pipe, plan, engine=engine)),
-            exit=lambda: undo.pop()(),
-        )
-
-    baseline = contender("eager", baseline_plan)
-    contenders = [contender(engine, plan) for engine, plan in configurations]
-    results = measure(baseline, contenders, config.device, config.min_rounds, config.max_rounds,
+    started = time.perf_counter()
+    baseline = Contender("baseline", partial(_generate, pipes.baseline, acc.plan(model, Settings()), steps))
+    contenders = [_contender(pipes.work, engine, plan, steps) for engine, plan in configurations]
+    results = measure(baseline, contenders, jobs, config.device, config.min_rounds, config.max_rounds,
                       config.tolerance)
-    for job in jobs[1:]:  # quality over the other prompts, untimed
-        reference = _generate_with(pipe, "eager", baseline_plan, job, steps)
-        for (engine, plan), result in zip(configurations, results):
-            image = _generate_with(pipe, engine, plan, job, steps)
-            result.setdefault("more_quality", []).append(image_quality(reference, image))
     candidates = [
         db.Candidate(
             params=plan.settings, engine=engine, speedup=result["speedup"],
             speedup_interval=tuple(result["speedup_interval"]), ratios=result["ratios"],
-            latency_s=result["latency_s"], latencies_s=result["latencies_s"],
-            quality=mean_quality([result["quality"]] + result.get("more_quality", [])),
+            latency_s=result["latency_s"], latencies_s=result["latencies_s"], quality=result["quality"],
             first_call_s=result["first_call_s"] if engine == "graph" else None,
         )
         for (engine, plan), result in zip(configurations, results)
     ]
+    baseline_s = [x for result in results for x in result["baseline_latencies_s"]]
     return db.Sweep(
         model=model, sampler=sampler, steps=steps, accelerators=list(accelerators),
-        baseline_latency_s=round(median(baseline.latencies_s), 4),
-        baseline_latencies_s=[round(x, 4) for x in baseline.latencies_s],
+        baseline_latency_s=round(median(baseline_s), 4), baseline_latencies_s=baseline_s,
         candidates=candidates,
         provenance=provenance(
-            device=config.device, dtype=config.dtype, resolution=resolution(pipe),
+            device=config.device, dtype=config.dtype, resolution=resolution(pipes.work),
             weights="tiny-random" if config.weights == "tiny" else config.weights,
             prompts=[prompt for prompt, _ in jobs], seeds=config.seeds,
             rounds=(config.min_rounds, config.max_rounds, config.tolerance),
@@ -117,30 +119,14 @@ def sweep(pipe, model: str, sampler: str, steps: int, accelerators, config: Sear
     )
 
 
-def time_one_image(pipe, model: str, sampler: str, steps: int) -> float:
-    """Seconds of one unaccelerated image (a live search's cost estimate starts from it)."""
-    from search.pipelines import set_sampler
-
-    set_sampler(pipe, sampler)
-    contender = Contender("probe", partial(_generate, pipe, acc.plan(model, Settings()), (PROMPTS[0], 0), steps))
-    seconds, _ = timed_call(contender, next(pipe.unet.parameters()).device.type)
-    return seconds
-
-
-def _generate_with(pipe, engine: str, plan, job, steps):
-    undo = acc.apply(pipe, plan, engine=engine)
-    try:
-        return _generate(pipe, plan, job, steps)
-    finally:
-        undo()
-
-
-def _threads(device: str) -> Optional[int]:
-    if device.startswith("cuda"):
-        return None
-    import torch
-
-    return torch.get_num_threads()
+def _contender(pipe, engine: str, plan, steps: int) -> Contender:
+    undo: list = []
+    return Contender(
+        f"{engine} {plan.settings.describe()}",
+        generate=partial(_generate, pipe, plan, steps),
+        enter=lambda: undo.append(acc.apply(pipe, plan, engine=engine)),
+        exit=lambda: undo.pop()(),
+    )
 
 
 def guidance_scale(model: str) -> float:
@@ -148,7 +134,7 @@ def guidance_scale(model: str) -> float:
     return MODEL_INFO[model].guidance_scale
 
 
-def _generate(pipe, plan, job, steps):
+def _generate(pipe, plan, steps, job):
     import torch
 
     prompt, seed = job
@@ -164,10 +150,27 @@ def _generate(pipe, plan, job, steps):
     return output.images[0]
 
 
-def search_one(model, sampler, steps, accelerators, config: SearchConfig, pipe=None) -> db.Sweep:
+def time_one_image(pipe, model: str, sampler: str, steps: int) -> float:
+    """Seconds of one unaccelerated image (a live search's cost estimate starts from it)."""
+    from search.pipelines import set_sampler
+
+    set_sampler(pipe, sampler)
+    device = next(pipe.unet.parameters()).device.type
+    return timed(partial(_generate, pipe, acc.plan(model, Settings()), steps), (PROMPTS[0], 0), device)[0]
+
+
+def _threads(device: str) -> Optional[int]:
+    if device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.get_num_threads()
+
+
+def search_one(model, sampler, steps, accelerators, config: SearchConfig,
+               pipes: Optional[Pipelines] = None) -> db.Sweep:
     """Sweep one combination and store it with its per-target entries; returns the sweep."""
-    pipe = pipe or load_pipeline(model, config)
-    record = sweep(pipe, model, sampler, steps, accelerators, config)
+    record = sweep(pipes or Pipelines.load(model, config), model, sampler, steps, accelerators, config)
     store(record, config)
     return record
 
@@ -200,6 +203,7 @@ class GridPlan:
     skipped: int = 0
     outside_shard: int = 0
     done: list[GridItem] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 def grid_items(models=MODELS, samplers=SAMPLERS, steps=GRID_STEPS,
@@ -247,37 +251,47 @@ def plan_grid(items: list[GridItem], data: db.Database, engines: Iterable[str], 
 
 def run_grid(grid: GridPlan, config: SearchConfig, on_start=None, on_done=None,
              deadline: Optional[float] = None) -> GridPlan:
-    """Measure every item in order, loading each model once; stop before `deadline` (monotonic).
+    """Measure every item, loading each model once per GPU; start nothing after `deadline` (monotonic).
 
-    Each finished sweep is written at once, so a crash or a stop loses at most the sweep in flight
-    and the next run resumes where this one stopped.
+    Each finished sweep is written at once, by this process alone, so a crash or a stop loses at
+    most the sweeps in flight and the next run resumes where this one stopped. With `config.gpus`
+    above one or a `config.scheduler`, the sweeps run on Dask workers, one per GPU.
     """
-    pipe, loaded = None, None
+    def finished(item, record, seconds) -> None:
+        store(record, config)
+        grid.done.append(item)
+        if on_done:
+            on_done(item, seconds)
+
+    if (config.gpus or 1) > 1 or config.scheduler:
+        from search.distributed import run_on_cluster
+
+        report = run_on_cluster(grid.todo, partial(measure_item, config=config),
+                                lambda item, timed_record: finished(item, *timed_record),
+                                gpus=config.gpus, scheduler_address=config.scheduler, deadline=deadline)
+        grid.failed = [f"{failure.item.label()}: {failure.reason}" for failure in report.failed]
+        return grid
     durations: list[float] = []
     for item in grid.todo:
-        estimate = max(durations) if durations else 0.0
-        if deadline is not None and time.monotonic() + estimate > deadline:
+        if deadline is not None and time.monotonic() + max(durations, default=0.0) > deadline:
             break
         if on_start:
             on_start(item)
-        started = time.monotonic()
-        if loaded != item.model:
-            pipe, loaded = None, None
-            _free_memory(config.device)
-            pipe, loaded = load_pipeline(item.model, config), item.model
-        search_one(item.model, item.sampler, item.steps, item.accelerators, config, pipe=pipe)
-        durations.append(time.monotonic() - started)
-        grid.done.append(item)
-        if on_done:
-            on_done(item, durations[-1])
+        seconds, record = measure_item(item, config)
+        durations.append(seconds)
+        finished(item, record, seconds)
     return grid
 
 
-def _free_memory(device: str) -> None:
-    if device.startswith("cuda"):
-        import gc
+def measure_item(item: GridItem, config: SearchConfig) -> tuple[float, db.Sweep]:
+    """(seconds, sweep) of one grid item; the pipelines of its model stay loaded for the next item.
 
-        import torch
+    Runs in this process or on a Dask worker, where it must be a picklable top-level function.
+    """
+    from search.distributed import keep_one
 
-        gc.collect()
-        torch.cuda.empty_cache()
+    started = time.monotonic()
+    pipes = keep_one((item.model, config.weights, config.model_path, config.dtype),
+                     lambda: Pipelines.load(item.model, config))
+    record = sweep(pipes, item.model, item.sampler, item.steps, item.accelerators, config)
+    return time.monotonic() - started, record

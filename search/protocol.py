@@ -5,24 +5,23 @@ Generated scripts embed this module verbatim (lines marked `# not in scripts` ar
 imports only the standard library at module level; torch, numpy and torchmetrics are imported where
 they are used.
 
-- Warm-up: every contender runs once, untimed, before any timing; that first call's seconds are
-  kept (`first_call_s`: kernel selection, CUDA-graph capture).
-- Rounds: each round runs the baseline and every contender still measured, in an order that
-  reverses from one round to the next, so drift and order effects hit all of them alike; the
-  device is synchronised before and after each timed call; setting a contender up and tearing it
-  down (`enter`, `exit`) is not timed.
-- Speedup: each round gives a paired ratio, the baseline's seconds over the contender's seconds in
-  that round; the speedup is their geometric mean with a confidence interval (`speedup_interval`).
-  A contender gets rounds until the interval's half-width is within `tolerance` of the estimate, or
-  `max_rounds`.
-- Quality: SSIM and PSNR of each contender's first image against the baseline's image of the same
-  prompt and seed.
+- The baseline is the eager, unaccelerated pipeline, kept as a pipeline of its own: it never has
+  an accelerator or a graph applied, so it can run between any two calls of a contender.
+- Each contender is switched on once (`enter`, untimed), called once untimed (its `first_call_s`:
+  kernel selection, CUDA-graph capture), then timed in rounds, each round the baseline and the
+  contender back to back, in an order that reverses every round; the device is synchronised before
+  and after each timed call. Then it is switched off (`exit`).
+- Speedup: each round gives a paired ratio, the baseline's seconds over the contender's; the speedup
+  is their geometric mean with a 95% interval (`speedup_interval`). Rounds are added until the
+  interval's half-width is within `tolerance` of the estimate, or `max_rounds`.
+- Quality: SSIM and PSNR of each contender's image against the baseline's image of the same prompt
+  and seed, averaged over the jobs (prompt, seed); only the first job is timed.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from search.stats import needs_more_rounds, paired_ratios, speedup_interval  # not in scripts
@@ -30,16 +29,13 @@ from search.stats import needs_more_rounds, paired_ratios, speedup_interval  # n
 
 @dataclass
 class Contender:
-    """One pipeline configuration to time: `generate()` makes one image; `enter`/`exit` switch the
-    configuration on and off around it (untimed)."""
+    """One pipeline configuration to time: `generate(job)` makes the image of one (prompt, seed);
+    `enter`/`exit` switch the configuration on and off around its rounds (untimed)."""
 
     name: str
-    generate: Callable[[], Any]
+    generate: Callable[[Any], Any]
     enter: Callable[[], None] = lambda: None
     exit: Callable[[], None] = lambda: None
-    latencies_s: list = field(default_factory=list)
-    first_call_s: float = 0.0
-    image: Any = None
 
 
 def synchronize(device: str) -> None:
@@ -49,62 +45,59 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed_call(contender: Contender, device: str) -> tuple[float, Any]:
-    """Seconds of one `generate()`, the device synchronised before and after; set-up untimed."""
-    contender.enter()
-    try:
-        synchronize(device)
-        start = time.perf_counter()
-        image = contender.generate()
-        synchronize(device)
-        return time.perf_counter() - start, image
-    finally:
-        contender.exit()
+def timed(generate: Callable[[Any], Any], job, device: str) -> tuple[float, Any]:
+    """Seconds of one call, the device synchronised before and after."""
+    synchronize(device)
+    start = time.perf_counter()
+    image = generate(job)
+    synchronize(device)
+    return time.perf_counter() - start, image
 
 
-def measure(baseline: Contender, contenders: list, device: str, min_rounds: int = 3,
+def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_rounds: int = 3,
             max_rounds: int = 10, tolerance: float = 0.03) -> list:
-    """Time the baseline and every contender by the protocol above; returns one result dict per
-    contender: speedup, speedup_interval, ratios, latencies, first_call_s, quality."""
-    everyone = [baseline] + list(contenders)
-    for contender in everyone:
-        contender.first_call_s, contender.image = timed_call(contender, device)
-    active = list(contenders)
-    for round_index in range(max_rounds):
-        if not active:
-            break
-        order = [baseline] + active
-        for contender in order if round_index % 2 == 0 else reversed(order):
-            seconds, _ = timed_call(contender, device)
-            contender.latencies_s.append(seconds)
-        active = [c for c in active
-                  if needs_more_rounds(_ratios(baseline, c), tolerance, min_rounds, max_rounds)]
-    return [_result(baseline, contender) for contender in contenders]
+    """Time every contender against the baseline by the protocol above; one result dict each:
+    speedup, speedup_interval, ratios, latencies, first_call_s, quality."""
+    timed(baseline.generate, jobs[0], device)  # the baseline's warm-up
+    references = [baseline.generate(job) for job in jobs]
+    results = []
+    for contender in contenders:
+        contender.enter()
+        try:
+            results.append(_measure_one(baseline, contender, jobs, references, device, min_rounds,
+                                        max_rounds, tolerance))
+        finally:
+            contender.exit()
+    return results
 
 
-def _ratios(baseline: Contender, contender: Contender) -> list:
-    """Paired ratios: the contender's round i against the baseline's round i (a contender that
-    stopped early ran rounds 0 to k-1, like the baseline's first k)."""
-    return paired_ratios(baseline.latencies_s[: len(contender.latencies_s)], contender.latencies_s)
-
-
-def _result(baseline: Contender, contender: Contender) -> dict:
+def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_rounds, tolerance) -> dict:
     import statistics
 
-    ratios = _ratios(baseline, contender)
+    first_call_s, image = timed(contender.generate, jobs[0], device)
+    scores = [image_quality(references[0], image)]
+    scores += [image_quality(reference, contender.generate(job)) for job, reference in zip(jobs[1:], references[1:])]
+    baseline_s, contender_s = [], []
+    while True:
+        pair = [(baseline, baseline_s), (contender, contender_s)]
+        for runner, latencies in pair if len(baseline_s) % 2 == 0 else reversed(pair):
+            latencies.append(timed(runner.generate, jobs[0], device)[0])
+        ratios = paired_ratios(baseline_s, contender_s)
+        if not needs_more_rounds(ratios, tolerance, min_rounds, max_rounds):
+            break
     interval = speedup_interval(ratios)
-    rounded = [round(x, 4) for x in contender.latencies_s]
     return {
         "name": contender.name,
         "speedup": round(interval.estimate, 4),
         "speedup_interval": [round(interval.low, 4), round(min(interval.high, 1e6), 4)],
         "ratios": [round(r, 4) for r in ratios],
         "rounds": len(ratios),
-        "baseline_latency_s": round(statistics.median(baseline.latencies_s), 4),
-        "latency_s": round(statistics.median(contender.latencies_s), 4),
-        "latencies_s": rounded,
-        "first_call_s": round(contender.first_call_s, 3),
-        "quality": image_quality(baseline.image, contender.image),
+        "baseline_latencies_s": [round(x, 4) for x in baseline_s],
+        "baseline_latency_s": round(statistics.median(baseline_s), 4),
+        "latency_s": round(statistics.median(contender_s), 4),
+        "latencies_s": [round(x, 4) for x in contender_s],
+        "first_call_s": round(first_call_s, 3),
+        "quality": {name: round(statistics.fmean(s[name] for s in scores), 4) for name in ("ssim", "psnr")},
     }
 
 

@@ -11,14 +11,14 @@ from core.task import ALL_COMBINATIONS, MODELS  # noqa: E402
 from core.settings import DeepCacheParams, Settings  # noqa: E402
 from search import accelerators as acc  # noqa: E402
 from core import db  # noqa: E402
-from search.engine import GridItem, SearchConfig, grid_items, parse_shard, plan_grid, search_one  # noqa: E402
+from search.engine import GridItem, Pipelines, SearchConfig, grid_items, parse_shard, plan_grid, search_one  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tiny_pipes():
     from search.pipelines import build_random
 
-    return {model: build_random(model) for model in MODELS}
+    return {model: Pipelines(build_random(model), build_random(model)) for model in MODELS}
 
 
 def _image(pipe, plan, steps=8):
@@ -36,7 +36,7 @@ def two_candidates(accelerators, model, steps):
 def test_tiny_search_writes_valid_entries_with_provenance(model, tiny_pipes, tmp_path):
     config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), min_rounds=2, max_rounds=2,
                           targets=(1.2, 2.0), candidates=two_candidates)
-    search_one(model, "UniPC", 8, ["DeepCache", "ToMe"], config, pipe=tiny_pipes[model])
+    search_one(model, "UniPC", 8, ["DeepCache", "ToMe"], config, pipes=tiny_pipes[model])
     data = db.load(tmp_path / "db.json")
     assert len(data.entries) == 2 and len(data.sweeps) == 1
     for candidate in data.sweeps[0].candidates:
@@ -56,7 +56,7 @@ def test_higher_deepcache_interval_measures_faster(tiny_pipes, tmp_path):
 
     config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), prompts=1, min_rounds=3,
                           targets=(1.5, 50.0), candidates=intervals)
-    sweep = search_one("SD1.5", "DDIM", 30, ["DeepCache"], config, pipe=tiny_pipes["SD1.5"])
+    sweep = search_one("SD1.5", "DDIM", 30, ["DeepCache"], config, pipes=tiny_pipes["SD1.5"])
     every_step, every_sixth = sweep.candidates
     assert every_sixth.speedup > 1.8 * every_step.speedup
     entries = {e.target: e for e in db.load(tmp_path / "db.json").entries}
@@ -70,7 +70,7 @@ def test_higher_deepcache_interval_measures_faster(tiny_pipes, tmp_path):
 def test_undo_restores_the_unaccelerated_pipeline(model, combination, tiny_pipes):
     import numpy as np
 
-    pipe = tiny_pipes[model]
+    pipe = tiny_pipes[model].work
     baseline_plan = acc.plan(model, Settings())
     before = _image(pipe, baseline_plan)
     plan = acc.plan(model, acc.candidates(combination, model, 8)[0])
@@ -144,7 +144,7 @@ def test_tiny_figures_never_enter_the_shipped_database(tiny_pipes):
     config = SearchConfig(weights="tiny", db_path=str(db.shipped_path()), min_rounds=2, max_rounds=2,
                           prompts=1, candidates=two_candidates)
     with pytest.raises(DatabaseError, match="never enter the shipped database"):
-        search_one("SD1.5", "DDIM", 6, ["DeepCache"], config, pipe=tiny_pipes["SD1.5"])
+        search_one("SD1.5", "DDIM", 6, ["DeepCache"], config, pipes=tiny_pipes["SD1.5"])
     assert db.shipped_path().read_bytes() == before
 
 

@@ -46,7 +46,7 @@ def live_search(task: Task, db_path: Optional[str] = None, budget_s: float = DEF
         import torch
 
         from search import accelerators as acc
-        from search.engine import SearchConfig, load_pipeline, search_one
+        from search.engine import Pipelines, SearchConfig, search_one
     except ImportError as error:
         raise missing_dependency(error) from None
     cuda = torch.cuda.is_available()
@@ -60,16 +60,16 @@ def live_search(task: Task, db_path: Optional[str] = None, budget_s: float = DEF
         db_path=str(db_path or db.live_path()),
     )
     started = time.monotonic()
-    pipe = load_pipeline(task.model, config)
+    pipes = Pipelines.load(task.model, config)
     settings = acc.candidates(task.accelerators, task.model, task.steps)
-    estimate = _estimate(pipe, task, config, len(settings) * len(config.engines))
+    estimate = _estimate(pipes.baseline, task, config, len(settings) * len(config.engines))
     if estimate > budget_s:
         raise DiffaccelError(
             f"a live search of {task.describe()} would take about {estimate:.0f} s on {config.device}, over "
             f"the {budget_s:.0f} s budget (--search-budget). Run it in full with: {search_command(task)}")
     say(f"live search: {len(settings)} settings x {len(config.engines)} engine(s) on {config.device}, "
         f"about {estimate:.0f} s")
-    sweep = search_one(task.model, task.sampler, task.steps, task.accelerators, config, pipe=pipe)
+    sweep = search_one(task.model, task.sampler, task.steps, task.accelerators, config, pipes=pipes)
     return LiveSearch(
         device=sweep.provenance.device, weights=sweep.provenance.weights,
         seconds=round(time.monotonic() - started, 1), stored_in=config.db_path,
@@ -83,5 +83,5 @@ def _estimate(pipe, task: Task, config, contenders: int) -> float:
     from search.engine import time_one_image
 
     one = time_one_image(pipe, task.model, task.sampler, task.steps)
-    images = (contenders + 1) * (1 + config.min_rounds) + contenders * (config.prompts - 1)
+    images = (1 + config.prompts) + contenders * (config.prompts + 2 * config.min_rounds)
     return one * images
