@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from core.errors import DiffaccelError, UnsupportedRequest, ValidationFailed
+from core.task import GRID_STEPS, MODELS, SAMPLERS
 from core.files import save_user_file
 
 
@@ -276,6 +277,68 @@ def chat(out_dir, validate, live_search, model_path, db_path, llm, llm_model):
     agent = Agent(db_path=db_path, live_search=live_search, confirm=confirm, validate=validate,
                   model_path=model_path)
     ChatSession(console, agent, llm=llm, llm_model=llm_model, out_dir=Path(out_dir)).run()
+
+
+@cli.command()
+@click.option("--tasks", "count", type=click.IntRange(1), default=60, show_default=True,
+              help="tasks sampled from the grid, stratified by model")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--models", default=",".join(MODELS), show_default=True)
+@click.option("--samplers", default=",".join(SAMPLERS), show_default=True)
+@click.option("--steps-list", default=",".join(map(str, GRID_STEPS)), show_default=True)
+@click.option("--weights", type=click.Choice(["random", "real", "tiny"]), default="random", show_default=True,
+              help="full-size random weights (GPU), real ones (--model-path MODEL=DIR), or tiny (CPU smoke run)")
+@click.option("--model-path", "model_paths", multiple=True, help="with --weights real: MODEL=DIR, once per model")
+@click.option("--out", default="benchmarks/results/verify.jsonl", show_default=True,
+              type=click.Path(dir_okay=False), help="results, one JSON line a task; a rerun skips what is there")
+@click.option("--gpus", type=click.IntRange(1), default=None, help="worker processes (default: one per GPU)")
+@click.option("--scheduler", default=None, help="address of a running Dask scheduler (several hosts)")
+@click.option("--max-minutes", type=click.FloatRange(min=0.1), default=None, help="start no script after this long")
+@db_option
+def verify(count, seed, models, samplers, steps_list, weights, model_paths, out, gpus, scheduler, max_minutes,
+           db_path):
+    """Check the product: generate scripts for sampled grid tasks, run them, compare with the database.
+
+    \b
+    agent verify --tasks 60 --out benchmarks/results/verify_h100.jsonl      # on a GPU host
+    agent verify --tasks 4 --weights tiny --gpus 2 --out /tmp/v.jsonl       # the loop, on a CPU
+    """
+    import time
+    from functools import partial
+
+    from agent import verify as check
+    from agent.agent import Agent
+    from search.cli import _choices
+    from search.distributed import run_on_cluster
+
+    paths = dict(item.split("=", 1) for item in model_paths)
+    checks = check.sample(count, seed, _choices(models, MODELS), _choices(samplers, SAMPLERS),
+                          tuple(int(n) for n in steps_list.split(",")))
+    if weights == "real" and not {c.model for c in checks} <= set(paths):
+        raise DiffaccelError("--weights real needs --model-path MODEL=DIR for every model checked, "
+                             f"e.g. --model-path SDXL=/models/sdxl (missing: {sorted({c.model for c in checks} - set(paths))})")
+    out = Path(out)
+    done = {row["id"] for row in check.load_results(out)}
+    todo = check.with_scripts([c for c in checks if c.id not in done], Agent(db_path=db_path, live_search="never"))
+    console = _console(stderr=True)
+    console.print(f"{len(todo)} scripts to run, {len(checks) - len(todo)} already in {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(item, measured) -> None:
+        row = check.judge(item, measured)
+        with out.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+        console.print(f"{row['verdict']:>30}  {row['task']}: claimed {row['claimed_speedup']}, measured {row['speedup']}")
+
+    deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
+    report = run_on_cluster(todo, partial(check.run_check, weights=weights, model_paths=paths), record,
+                            gpus=gpus, scheduler_address=scheduler, deadline=deadline)
+    for failure in report.failed:
+        console.print(f"[red]failed:[/red] {failure.item.label()}: {failure.reason}")
+    rows = [row for row in check.load_results(out) if row["id"] in {c.id for c in checks}]
+    check.chart(rows, out.with_suffix(".png"))
+    click.echo(json.dumps(check.summary(rows), indent=1))
+    click.echo(f"results: {out}; chart: {out.with_suffix('.png')}")
 
 
 from search.cli import search  # noqa: E402  - registered after the group exists

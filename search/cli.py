@@ -60,12 +60,15 @@ def _combination(text: str) -> tuple[str, ...]:
               help="stop adding rounds once the 95%% interval's half-width is this fraction of the speedup")
 @click.option("--engines", default="eager", show_default=True,
               help="eager, graph, or eager,graph (graph needs CUDA)")
+@click.option("--gpus", type=click.IntRange(1), default=None,
+              help="with --grid: one Dask worker per GPU of this host (default: all GPUs when more than one)")
+@click.option("--scheduler", default=None, help="with --grid: address of a running Dask scheduler (several hosts)")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="DIFFACCEL_DB",
               help="where results go (default: this machine's live-search file; the shipped database "
                    "only when named, and never for tiny or CPU figures)")
 def search(model, sampler, steps, accelerators, targets, grid, models, samplers, steps_list, shard,
            force, max_minutes, weights, model_path, tiny, device, dtype, prompts, min_rounds, max_rounds,
-           tolerance, engines, db_path):
+           tolerance, engines, gpus, scheduler, db_path):
     """Measure accelerator settings and store the best per target speedup.
 
     \b
@@ -91,7 +94,7 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         dtype=dtype or ("float16" if device.startswith("cuda") else "float32"),
         prompts=prompts, min_rounds=min_rounds, max_rounds=max(min_rounds, max_rounds),
         tolerance=tolerance, engines=tuple(_choices(engines, ENGINES)), targets=_floats(targets),
-        db_path=db_path, force=force,
+        db_path=db_path, force=force, gpus=gpus or _gpu_count(torch), scheduler=scheduler,
     )
     if "graph" in config.engines and not device.startswith("cuda"):
         raise click.BadParameter("the graph engine needs CUDA: use --engines eager on the CPU",
@@ -122,6 +125,10 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
     )
 
 
+def _gpu_count(torch) -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 1
+
+
 def _choices(text: str, allowed) -> list[str]:
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     wrong = [c for c in chosen if c not in allowed]
@@ -134,6 +141,7 @@ def _run_grid(items, config, shard, force, max_minutes, data) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from core import db
     from search.engine import plan_grid, run_grid
 
     console = Console(stderr=True)
@@ -159,6 +167,8 @@ def _run_grid(items, config, shard, force, max_minutes, data) -> None:
         run_grid(grid, config, on_start=start, on_done=done, deadline=deadline)
     left = len(grid.todo) - len(grid.done)
     console.print(
-        f"{len(grid.done)} sweeps in {time.monotonic() - started:.0f} s on {config.device}"
-        + (f"; {left} left for the next run (it resumes)" if left else "")
+        f"{len(grid.done)} sweeps in {time.monotonic() - started:.0f} s on {config.device}, stored in "
+        f"{config.db_path or db.live_path()}" + (f"; {left} left for the next run (it resumes)" if left else "")
     )
+    for failure in grid.failed:
+        console.print(f"[red]failed:[/red] {failure}")

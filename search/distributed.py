@@ -237,11 +237,13 @@ def local_cluster(workers: int):
                 "resources": {"GPU": 1},
                 "env": {"CUDA_VISIBLE_DEVICES": str(index)},
                 "memory_limit": 0,
+                "host": "127.0.0.1",  # one host: nothing leaves the machine
+                "silence_logs": logging.ERROR,
             },
         }
         for index in range(workers)
     }
-    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}}
     return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
 
 

@@ -154,8 +154,13 @@ def build_random(model: str, size: str = "tiny", device: str = "cpu", dtype=None
 
 def write_tiny(directory: Path | str, model: str) -> Path:
     """Save a tiny random pipeline that `from_pretrained(directory)` loads offline."""
+    return write_random(directory, model, "tiny")
+
+
+def write_random(directory: Path | str, model: str, size: str, device: str = "cpu", dtype=None) -> Path:
+    """Save a random-initialised pipeline (tiny, or full size for GPU checks) that loads offline."""
     directory = Path(directory)
-    build_random(model, "tiny").save_pretrained(str(directory))
+    build_random(model, size, device=device, dtype=dtype).save_pretrained(str(directory))
     return directory
 
 
@@ -166,7 +171,7 @@ def load(model: str, weights: str = "real", model_path: str | None = None, devic
 
     if weights == "real":
         cls = getattr(diffusers, MODEL_INFO[model].pipeline_class)
-        pipe = cls.from_pretrained(model_path or MODEL_INFO[model].hub_id, torch_dtype=dtype)
+        pipe = cls.from_pretrained(model_path or MODEL_INFO[model].hub_id, dtype=dtype)
         pipe.set_progress_bar_config(disable=True)
         return pipe.to(device)
     return build_random(model, "full" if weights == "random" else "tiny", device=device, dtype=dtype)

@@ -96,7 +96,8 @@ def test_every_item_runs_once_on_pinned_workers_and_only_the_driver_writes(tmp_p
 
     def on_result(item, record):
         seen.append((item, record, os.getpid()))
-        db.update(lambda data: db.store_sweep(data, record, TARGETS), path)
+        sweep = db.Sweep.model_validate({k: v for k, v in record.items() if k in db.Sweep.model_fields})
+        db.update(lambda data: db.store_sweep(data, sweep, TARGETS), path)
 
     report = run_on_cluster(items, work_quickly, on_result, gpus=2)
 
@@ -107,7 +108,7 @@ def test_every_item_runs_once_on_pinned_workers_and_only_the_driver_writes(tmp_p
     assert os.getpid() not in worker_devices
     assert set(worker_devices.values()) <= {"0", "1"}  # each process sees one device
     assert len(set(worker_devices.values())) == len(worker_devices)
-    assert len(db.load(path)["sweeps"]) == 6 and report.workers == 2
+    assert len(db.load(path).sweeps) == 6 and report.workers == 2
     # grid(6) alternates models; they ran grouped, so each worker loads each model about once
     by_start = sorted(seen, key=lambda seen_item: seen_item[1]["started"])
     assert [record["model"] for _, record, _ in by_start] == ["SD1.5"] * 3 + ["SDXL"] * 3

@@ -1,0 +1,185 @@
+"""`agent verify`: the product checks itself the way DiffBench checks an agent.
+
+It samples tasks from the grid (seeded, stratified by model), writes each one's script through the
+normal path (`Agent.run`), runs the script with `--benchmark` as a user would (on a GPU: weights
+from `--model-path`, or full-size random-initialised weights saved once per model), and compares
+what the script measured with what the database claimed: a feasible claim passes when the script's
+speedup reaches the target within `TARGET_TOLERANCE`; an infeasible one is honest when the script
+falls short too. Results append to a JSONL file as they arrive (a rerun skips what is there), and
+the report is a table plus a PNG chart. Scripts run on every GPU through search/distributed.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+from core.task import GRID_COMBINATIONS, GRID_STEPS, GRID_TARGETS, MODELS, SAMPLERS, Task, combination_label
+from tools.validate import TARGET_TOLERANCE
+
+
+@dataclass(frozen=True)
+class Check:
+    """One sampled task, its script and the database's claim; `model` groups checks per GPU."""
+
+    id: str
+    model: str
+    sampler: str
+    steps: int
+    accelerators: tuple[str, ...]
+    target: float
+    source: str = ""
+    claim: Optional[dict] = None
+
+    def label(self) -> str:
+        return f"{self.model} {self.sampler} {self.steps} {combination_label(self.accelerators)} {self.target:g}x"
+
+
+def sample(count: int, seed: int = 0, models=MODELS, samplers=SAMPLERS, steps=GRID_STEPS,
+           combinations=GRID_COMBINATIONS, targets=GRID_TARGETS) -> list[Check]:
+    """`count` grid tasks, as evenly spread over the models as `count` allows, reproducible by seed."""
+    rng = random.Random(seed)
+    chosen: list[Check] = []
+    for index, model in enumerate(models):
+        share = count // len(models) + (index < count % len(models))
+        pool = [(s, n, c, t) for s in samplers for n in steps for c in combinations for t in targets]
+        for sampler, n, combination, target in rng.sample(pool, min(share, len(pool))):
+            chosen.append(Check(f"{model}|{sampler}|{n}|{'+'.join(combination)}|{target:g}", model, sampler, n,
+                                tuple(combination), target))
+    return chosen
+
+
+def with_scripts(checks: list[Check], agent) -> list[Check]:
+    """Each check with the script `agent generate` writes for it and the claim it makes."""
+    done = []
+    for check in checks:
+        task = Task(model=check.model, sampler=check.sampler, steps=check.steps,
+                    accelerators=list(check.accelerators), speedup=check.target)
+        outcome = agent.run(task, validate=False)
+        answer = outcome.to_json()
+        claim = {"engine": answer["engine"], "status": answer["status"], "match": answer["match"],
+                 "measured": answer["measured"]}
+        done.append(Check(**{**asdict(check), "source": outcome.source, "claim": claim}))
+    return done
+
+
+def run_check(check: Check, weights: str = "random", model_paths: Optional[dict] = None,
+              timeout: float = 900.0) -> dict:
+    """Run one check's script with --benchmark on this worker's GPU; the script's JSON line.
+
+    weights: 'real' (`model_paths[model]`), 'random' (full size, saved once) or 'tiny' (a CPU smoke
+    run of the whole loop: its figures are not speed figures).
+    """
+    if weights == "real":
+        weights_dir = (model_paths or {})[check.model]
+    elif weights == "tiny":
+        from tools.validate import tiny_model
+
+        weights_dir = str(tiny_model(check.model))
+    else:
+        weights_dir = str(random_weights(check.model))
+    extra = ["--device", "cpu", "--runs", "2", "--max-runs", "2"] if weights == "tiny" else []
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "pipeline.py"
+        script.write_text(check.source, encoding="utf-8")
+        done = subprocess.run([sys.executable, str(script), "--model-path", weights_dir, "--benchmark",
+                               "--output", str(Path(tmp) / "image.png"), *extra],
+                              capture_output=True, text=True, timeout=timeout, cwd=tmp,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if done.returncode != 0:
+        tail = [line for line in done.stderr.splitlines() if line.strip()][-1:] or ["no output"]
+        return {"error": f"exit {done.returncode}: {tail[0]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def random_weights(model: str) -> Path:
+    """Full-size random-initialised weights of `model` on this machine's disk, saved once."""
+    import torch
+    from filelock import FileLock
+
+    from search.pipelines import write_random
+
+    root = Path(os.environ.get("DIFFACCEL_VERIFY_WEIGHTS", Path(tempfile.gettempdir()) / "diffaccel-weights"))
+    target = root / model
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not (target / "model_index.json").exists():
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            write_random(target, model, "full", device=device, dtype=torch.float16)
+    return target
+
+
+def judge(check: Check, measured: dict) -> dict:
+    """One result row: the claim, what the script measured, and the verdict."""
+    claim = check.claim or {}
+    claimed = (claim.get("measured") or {}).get("speedup")
+    row = {"id": check.id, "task": check.label(), "model": check.model, "target": check.target,
+           "engine": claim.get("engine"), "claim": claim.get("status"), "claimed_speedup": claimed,
+           **{k: measured.get(k) for k in ("speedup", "speedup_interval", "ssim", "psnr", "rounds",
+                                            "first_call_s", "error")}}
+    speedup = measured.get("speedup")
+    reached = speedup is not None and speedup >= (1 - TARGET_TOLERANCE) * check.target
+    if measured.get("error"):
+        row["verdict"] = "script failed"
+    elif claim.get("status") == "ok":
+        row["verdict"] = "reached" if reached else "missed"
+    else:
+        row["verdict"] = "honestly infeasible" if not reached else "infeasible claim, but reached"
+    row["ratio"] = round(speedup / claimed, 3) if speedup and claimed else None
+    return row
+
+
+def load_results(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def summary(rows: list[dict]) -> dict:
+    feasible = [r for r in rows if r["claim"] == "ok" and r["verdict"] != "script failed"]
+    infeasible = [r for r in rows if r["claim"] != "ok" and r["verdict"] != "script failed"]
+    ratios = [r["ratio"] for r in feasible if r["ratio"]]
+    return {
+        "tasks": len(rows),
+        "feasible_claims": len(feasible),
+        "reached": sum(r["verdict"] == "reached" for r in feasible),
+        "pass_rate": round(sum(r["verdict"] == "reached" for r in feasible) / len(feasible), 3) if feasible else None,
+        "infeasible_declared": len(infeasible),
+        "infeasible_honest": sum(r["verdict"] == "honestly infeasible" for r in infeasible),
+        "script_failed": sum(r["verdict"] == "script failed" for r in rows),
+        "median_script_over_database": round(statistics.median(ratios), 3) if ratios else None,
+        "median_ssim": round(statistics.median(r["ssim"] for r in feasible if r.get("ssim") is not None), 4)
+        if feasible else None,
+    }
+
+
+def chart(rows: list[dict], path: Path) -> None:
+    """Measured against claimed speedup, one point a task, with the y = x line and each target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 5))
+    for verdict, colour in (("reached", "tab:green"), ("missed", "tab:red"),
+                            ("honestly infeasible", "tab:gray"), ("infeasible claim, but reached", "tab:orange")):
+        points = [(r["claimed_speedup"], r["speedup"]) for r in rows
+                  if r["verdict"] == verdict and r["claimed_speedup"] and r["speedup"]]
+        if points:
+            axes.scatter(*zip(*points), label=f"{verdict} ({len(points)})", color=colour, s=18)
+    top = max([r["speedup"] or 0 for r in rows] + [r["claimed_speedup"] or 0 for r in rows] + [2])
+    axes.plot([1, top], [1, top], color="black", linewidth=0.8, label="script = database")
+    axes.set_xlabel("database's speedup (claimed)")
+    axes.set_ylabel("script's --benchmark speedup (measured)")
+    axes.set_title("agent verify: generated scripts re-run")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
