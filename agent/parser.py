@@ -94,7 +94,7 @@ _NUM = r"(?:(?<![^\s(:=])-)?\d+(?:\.\d+)?"
 _MODEL_PATTERNS = {
     "SDXL": r"(?:stabilityai/)?stable[\s_-]?diffusion[\s_-]?xl(?:[\s_-]?base)?(?:[\s_-]?1\.0)?"
     r"|\bsd[\s_-]?xl\b|稳定扩散\s*xl|\bxl\b",
-    "SD2.1": r"(?:stabilityai/)?stable[\s_-]?diffusion[\s_-]?v?2(?:[._-]1)?(?:[\s_-]?base)?(?![\d.])"
+    "SD2.1": r"(?:stabilityai/)?stable[\s_-]?diffusion[\s_-]?v?2(?:[._-]1)?(?:[\s_-]?base)?(?![\d.]|\s?(?:x|times|倍)\b)"
     r"|\bsd[\s_-]?v?2[._-]?1\b|\bsd[\s_-]?v?2(?:\.x)?(?![\d.]|\s?(?:x|times|倍)\b)|稳定扩散\s*2(?:\.1)?\b",
     "SD1.5": r"(?:runwayml/)?stable[\s_-]?diffusion[\s_-]?v?1[._-]5\b|\bsd[\s_-]?v?1[._\s-]?5\b"
     r"|稳定扩散\s*1\.5\b",
@@ -136,7 +136,7 @@ _FORBID = (
     r"|disable|(?:don'?t|do\s+not|never)\s+(?:use|apply|add|want|need)|不要|不用|别用|别|不使用|禁用|除了|除去|不加|不需要"
 )
 _REMOVE = r"drop|remove|minus|去掉|删掉|去除"
-_OBJECT = r"\s*(?:the\s+|any\s+|using\s+|use\s+|with\s+)?$"
+_OBJECT = r"\s*(?:the\s+|any\s+|using\s+|use\s+|with\s+|用\s*|使用\s*)?$"
 _CONNECTOR = r"^\s*(?:,|and|or|nor|&|/|\+|和|与|及|或|、)?\s*(?:and|or|nor)?\s*$"
 _FORBID_AFTER = (
     r"^\s*(?:(?:is|are)\s+)?(?:not\s+(?:allowed|permitted|wanted|needed|ok|okay|an\s+option)|forbidden"
@@ -313,8 +313,10 @@ def _mentions(source: _Text) -> tuple[set[str], set[str], set[str], bool]:
             kind = None
         chain = chain + [name] if connected else [name]
         next_start = mentions[index + 1][0] if index + 1 < len(mentions) else len(text)
-        if kind is None and re.search(_FORBID_AFTER, text[end:next_start]):
-            for chained in chain:  # "DeepCache and ToMe are not allowed"
+        after = text[end:next_start]
+        if kind is None and re.search(_FORBID_AFTER, after):
+            # "DeepCache and ToMe are not allowed" forbids both; "DeepCache, ToMe is forbidden" one
+            for chained in chain if not re.match(r"\s*is\b", after) else [name]:
                 named.discard(chained)
                 forbidden.add(chained)
             kind = "forbid"
@@ -435,7 +437,8 @@ def speedup_mentions(source: _Text) -> dict[int, float]:
         add(match, value, match.start("n"))
     for match in re.finditer(rf"(?<![\w.])x\s?(?P<n>\d+(?:\.\d+)?)(?![\w.])", text):
         add(match, _finite(match.group("n")), match.start("n"))
-    keyword = (r"(?:speed[\s_-]?up|speedup|acceleration|\bfactor(?:\s+of)?|accelerate\s+by|加速比)"
+    keyword = (r"(?:(?:speed[\s_-]?up|speedup|acceleration)(?:\s+(?:target|goal))?|\b(?:target|goal)(?:\s+speed[\s_-]?up)?"
+               r"|\bfactor(?:\s+of)?|accelerate\s+by|加速比|目标)"
                r"\s*(?:=|:|\bof\b|\bby\b|\bto\b|\bis\b|为|是)?\s*(?:a\s+factor\s+of\s+|about\s+|around\s+|~)?")
     for match in re.finditer(rf"{keyword}(?P<n>{_NUM})(?![\d.])(?!\s*(?:%|percent|steps?|步|{_SPEED_UNIT}))",
                              text):
@@ -461,7 +464,7 @@ def _word_speedups(source: _Text, text: str, add) -> None:
         (r"\btriple\w*\b|\bthrice\b", 3.0),
         (r"\bquadruple\w*\b", 4.0),
         (rf"\bhalv\w*\s+(?:the\s+|its\s+)?(?:\w+\s+)?{_TIME}|\bcut\s+(?:the\s+)?{_TIME}\s+in\s+half", 2.0),
-        (r"(?:速度)?\s*翻倍|(?:时间|耗时|延迟)\s*减半|(?:1\s*)?半\s*的?\s*(?:时间|耗时|延迟)", 2.0),
+        (r"(?:速度)?\s*翻倍|(?:时间|耗时|延迟)\s*(?:减少|缩短|降低)?\s*(?:了)?\s*(?:1\s*)?半|(?:1\s*)?半\s*的?\s*(?:时间|耗时|延迟)", 2.0),
     ):
         for match in re.finditer(pattern, text):
             add(match, value, match.start())
