@@ -592,7 +592,9 @@ def stated_numbers(text: str) -> dict[str, set[float]]:
     except UnsupportedRequest:
         return {"steps": set(), "speedup": set()}
     steps = set()
-    for match in re.finditer(rf"(?<![\w.*/+{{}}-])(?P<n>\d+)(?![\d.])(?=\s*[a-z{_CJK}])", source.text):
+    not_steps = r"(?:s|secs?|seconds?|ms|min|minutes?|hours?|gb|mb|px|pixels?|images?|prompts?|seeds?|%|percent)\b"
+    for match in re.finditer(rf"(?<![\w.*/+{{}}-])(?P<n>\d+)(?![\d.])(?!\s*{not_steps})(?=\s*[a-z{_CJK}])",
+                             source.text):
         steps.add(float(match.group("n")))
     for match in re.finditer(rf"{_STEP_WORD}{_STEP_LINK}(?P<n>\d+)(?![\d.])", source.text):
         steps.add(float(match.group("n")))
