@@ -121,3 +121,61 @@ def run(out: Path, agent, validate: bool = False, progress=None) -> Scorecard:
         if progress:
             progress(pid)
     return card
+
+
+# -- the paraphrase corpus: free-form requests and what each one means ------------------------------
+
+PARAPHRASES = Path(__file__).resolve().parent.parent / "tests" / "paraphrases.jsonl"
+
+
+def paraphrases(path: Path | None = None) -> list[dict]:
+    """The corpus: {'class', 'text', 'expected'} per line; expected is a Task or {'refuse': substring}."""
+    from core.errors import DiffaccelError
+
+    path = Path(path or PARAPHRASES)
+    if not path.exists():
+        raise DiffaccelError(f"no paraphrase corpus at {path}: run from a source checkout, or pass its path")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def judge(understand, item: dict) -> bool:
+    """Did `understand` (text -> Task) answer what the corpus expects: the task, or a refusal?"""
+    from core.errors import UnsupportedRequest
+
+    expected = item["expected"]
+    try:
+        task = understand(item["text"])
+    except UnsupportedRequest as error:
+        return "refuse" in expected and expected["refuse"].lower() in str(error).lower()
+    return "refuse" not in expected and task.as_json() == expected
+
+
+@dataclass
+class Accuracy:
+    """Right answers by corpus class, and the requests answered wrongly."""
+
+    by_class: dict[str, list[int]] = field(default_factory=dict)  # class -> [right, total]
+    wrong: list[str] = field(default_factory=list)
+
+    @property
+    def right(self) -> int:
+        return sum(right for right, _ in self.by_class.values())
+
+    @property
+    def total(self) -> int:
+        return sum(total for _, total in self.by_class.values())
+
+
+def paraphrase_accuracy(understand, items: list[dict], progress=None) -> Accuracy:
+    """Score `understand` (text -> Task, raising UnsupportedRequest to refuse) on corpus items."""
+    accuracy = Accuracy()
+    for item in items:
+        counts = accuracy.by_class.setdefault(item["class"], [0, 0])
+        ok = judge(understand, item)
+        counts[0] += ok
+        counts[1] += 1
+        if not ok:
+            accuracy.wrong.append(item["text"])
+        if progress:
+            progress(item)
+    return accuracy

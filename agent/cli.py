@@ -225,12 +225,37 @@ def tiny_model(directory, model):
 @cli.command()
 @click.option("--out", default="bench_out", type=click.Path(file_okay=False), show_default=True)
 @click.option("--validate", is_flag=True, help="run one script per model x sampler x combination")
+@click.option("--paraphrases", "corpus", is_flag=False, flag_value="", default=None,
+              help="score understanding on the paraphrase corpus (default tests/paraphrases.jsonl) instead")
+@click.option("--sample", type=int, default=None, help="with --paraphrases: score every Nth request only")
 @db_option
-def bench(out, validate, db_path):
-    """Run the seed benchmark: 1134 prompts (ids 192..1325), their scripts and a scorecard."""
+@_with_llm_options
+def bench(out, validate, corpus, sample, db_path, llm, llm_model):
+    """Run the seed benchmark: 1134 prompts (ids 192..1325), their scripts and a scorecard.
+
+    \b
+    agent bench --paraphrases                  # rule-based accuracy by request class
+    agent bench --paraphrases --llm local      # the same for the rules and for the local LLM
+    """
     from rich.progress import Progress
 
     from agent import bench as seed
+
+    if corpus is not None:
+        items = seed.paraphrases(corpus or None)[:: sample or 1]
+        backends = ["rules"] + ([llm] if llm not in (None, "rules") else [])
+        for backend in backends:
+            with Progress(console=_console(stderr=True), transient=True) as progress:
+                task = progress.add_task(backend, total=len(items))
+                accuracy = seed.paraphrase_accuracy(
+                    lambda text: _parse(text, backend, llm_model).task, items,
+                    progress=lambda _: progress.advance(task))
+            click.echo(f"{backend}: {accuracy.right}/{accuracy.total} "
+                       f"({100 * accuracy.right / accuracy.total:.1f}%)")
+            for kind, (right, total) in accuracy.by_class.items():
+                click.echo(f"  {kind:22} {right:4}/{total}")
+        return
+
     from agent.agent import Agent
     from agent.report import print_scorecard
 

@@ -21,10 +21,10 @@ class Extraction:
     sources: dict[str, str] = field(default_factory=dict)
 
     def as_json(self, with_sources: bool = False) -> dict:
-        data = self.task.model_dump()
-        result = {name: data[name] for name in FIELDS}
+        """The five fields, engine/excluded/knobs where stated, and with_sources, who gave each."""
+        result = self.task.as_json()
         if with_sources:
-            result["sources"] = {name: self.sources.get(name) for name in FIELDS}
+            result["sources"] = {name: self.sources.get(name) for name in result}
         return result
 
 

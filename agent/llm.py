@@ -15,20 +15,19 @@ import importlib.util
 import json
 import os
 import re
+import math
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 from pydantic import ValidationError
 
-from core.errors import LLMError, MissingDependency, UnsupportedRequest
+from core.errors import DiffaccelError, LLMError, MissingDependency, UnsupportedRequest
 from agent.extract import FIELDS, Extraction
 from core.task import ACCELERATORS, MODELS, SAMPLERS, Task
 
-PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
-if not PROMPTS.exists():  # an installed copy carries the prompts inside the package
-    PROMPTS = Path(__file__).resolve().parent / "prompts"
 LOCAL_MODEL = "SmolLM2-135M-Instruct"
 MAX_TOKENS = 200  # a task is ~60 tokens; small models otherwise ramble until the timeout
 
@@ -44,14 +43,30 @@ class Endpoint:
 def system_prompt() -> str:
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined)
+    # agent/prompts is the repository's prompts/ folder (a link in a checkout, package data installed).
+    env = jinja2.Environment(loader=jinja2.PackageLoader("agent", "prompts"), undefined=jinja2.StrictUndefined)
     return env.get_template("extract_task.j2").render(
         models=MODELS, samplers=SAMPLERS, accelerators=ACCELERATORS
     )
 
 
+def llm_timeout() -> float:
+    """DIFFACCEL_LLM_TIMEOUT, checked like an option: seconds a whole extraction may take."""
+    raw = os.environ.get("DIFFACCEL_LLM_TIMEOUT", "60")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 < value <= 3600:
+        raise DiffaccelError(
+            f"DIFFACCEL_LLM_TIMEOUT={raw!r} is not a timeout: give seconds above 0 and at most 3600, "
+            "e.g. DIFFACCEL_LLM_TIMEOUT=60"
+        )
+    return value
+
+
 def resolve_endpoint(llm: str, llm_model: Optional[str]) -> Endpoint:
-    timeout = float(os.environ.get("DIFFACCEL_LLM_TIMEOUT", "60"))
+    timeout = llm_timeout()
     if llm == "local":
         return Endpoint(local_server_url(), llm_model or LOCAL_MODEL, timeout=timeout)
     if llm == "openai":
@@ -120,8 +135,15 @@ class _ModeRejected(Exception):
     """The server refused this way of asking (HTTP error): try the next one."""
 
 
-def propose(endpoint: Endpoint, text: str, messages: Optional[list] = None) -> Task:
-    """Ask the model for a Task: json_schema, then function calling. Raises LLMError."""
+MODES = ("json_schema", "tools")
+
+
+def propose(endpoint: Endpoint, text: str, messages: Optional[list] = None, modes=MODES) -> Task:
+    """Ask the model for a Task: json_schema, then function calling. Raises LLMError.
+
+    `endpoint.timeout` bounds the whole exchange, every request and retry together: the client's own
+    timeout bounds each read only, so a server that trickles a byte a second would hold it forever.
+    """
     try:
         import openai
     except ImportError:
@@ -130,8 +152,28 @@ def propose(endpoint: Endpoint, text: str, messages: Optional[list] = None) -> T
                            timeout=endpoint.timeout, max_retries=0)
     base = list(messages or [{"role": "system", "content": system_prompt()},
                              {"role": "user", "content": text}])
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["task"] = _propose(client, endpoint, base, modes)
+        except BaseException as error:  # handed to the caller's thread below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(endpoint.timeout)
+    if worker.is_alive():
+        client.close()  # ends the transfer in flight; the daemon thread then finishes on its own
+        raise LLMError(f"{endpoint.base_url} timed out after {endpoint.timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["task"]
+
+
+def _propose(client, endpoint: Endpoint, base: list, modes) -> Task:
     reasons = []
-    for mode in ("json_schema", "tools"):
+    for mode in modes:
         try:
             return _ask(client, endpoint, base, mode)
         except _ModeRejected as rejected:
@@ -167,7 +209,7 @@ def _complete(client, endpoint: Endpoint, messages: list, mode: str) -> str:
                 model=endpoint.model, messages=messages, temperature=0, max_tokens=MAX_TOKENS,
                 response_format={"type": "json_schema", "json_schema": {"name": "Task", "schema": schema}},
             )
-            content = response.choices[0].message.content
+            content = _message(response).content
             if not content:
                 raise _ModeRejected("empty answer")
             return content
@@ -178,16 +220,26 @@ def _complete(client, endpoint: Endpoint, messages: list, mode: str) -> str:
         )
     except openai.APIStatusError as error:
         raise _ModeRejected(f"HTTP {error.status_code}") from None
-    except (openai.APIConnectionError, openai.APITimeoutError) as error:
+    except openai.APITimeoutError:
+        raise LLMError(f"{endpoint.base_url} timed out after {endpoint.timeout:g} s") from None
+    except openai.APIConnectionError as error:
         raise LLMError(f"cannot reach {endpoint.base_url}: {type(error).__name__}") from None
     except openai.OpenAIError as error:
         raise _ModeRejected(str(error)[:200]) from None
     except ValueError:  # a 200 whose body is not JSON
         raise _ModeRejected("the server's answer is not JSON") from None
-    calls = response.choices[0].message.tool_calls or []
+    calls = _message(response).tool_calls or []
     if not calls:
         raise _ModeRejected("the model answered without calling the Task tool")
     return calls[0].function.arguments
+
+
+def _message(response):
+    """The first choice's message; a server may answer 200 with no choices at all."""
+    choices = getattr(response, "choices", None)
+    if not choices or getattr(choices[0], "message", None) is None:
+        raise _ModeRejected("the answer has no choices")
+    return choices[0].message
 
 
 # Loose evidence that the request mentions a value at all: looser than the parser's patterns, so
@@ -200,11 +252,16 @@ _EVIDENCE = {
 
 
 def ground(proposed: Task, rules: Task, text: str) -> tuple[Task, dict[str, Optional[str]]]:
-    """Keep the LLM's value of a field only where the request supports it."""
-    from agent.parser import mentioned_numbers
+    """Keep the LLM's value of a field only where the request supports it for that field.
 
-    lowered = text.lower()
-    numbers = mentioned_numbers(text)
+    A name needs a hint of itself in the text; a number must be stated for its own field (parser's
+    `stated_numbers`), so the '2' of 'SDXL UniPC 2x' is no step count. Where the rules found a field
+    their value stands; engine, excluded and knobs come from the rules alone.
+    """
+    from agent.parser import normalize, stated_numbers
+
+    lowered = normalize(text)
+    numbers = stated_numbers(text)
     chosen, sources = {}, {}
     for name in FIELDS:
         llm_value, rules_value = getattr(proposed, name), getattr(rules, name)
@@ -215,15 +272,18 @@ def ground(proposed: Task, rules: Task, text: str) -> tuple[Task, dict[str, Opti
             chosen[name], sources[name] = llm_value, "llm"
         else:
             chosen[name], sources[name] = None, None
+    for name in ("engine", "excluded", "knobs"):
+        chosen[name] = getattr(rules, name)
+        sources[name] = "rules" if chosen[name] is not None else None
     return Task(**chosen), sources
 
 
-def _supported(name: str, value, lowered: str, numbers: set[float]) -> bool:
+def _supported(name: str, value, lowered: str, numbers: dict[str, set[float]]) -> bool:
     if name in ("model", "sampler"):
         return bool(re.search(_EVIDENCE[value], lowered))
     if name == "accelerators":
         return bool(value) and all(re.search(_EVIDENCE[a], lowered) for a in value)
-    return any(abs(float(value) - n) < 1e-6 for n in numbers)
+    return any(abs(float(value) - n) < 1e-6 for n in numbers[name])
 
 
 def extract_with_llm(text: str, llm: str, llm_model: Optional[str],

@@ -16,17 +16,21 @@ def completion(content=None, tool_args=None):
 
 
 class ScriptedServer:
-    """enqueue(status, body[, delay]) replies in order; `history` holds the request bodies."""
+    """enqueue(status, body[, delay][, trickle]) replies in order; `history` holds the request bodies.
+
+    `trickle` sends the body one byte every `trickle` seconds: each read is quick, the whole is not.
+    """
 
     def __init__(self):
-        self.replies, self.history = [], []
+        self.replies, self.history, self.closed = [], [], False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 server.history.append(json.loads(self.rfile.read(length)))
-                status, body, delay = server.replies.pop(0) if server.replies else (500, {"error": "no reply"}, 0)
+                status, body, delay, trickle = (server.replies.pop(0) if server.replies
+                                                else (500, {"error": "no reply"}, 0, 0))
                 time.sleep(delay)
                 data = (body if isinstance(body, str) else json.dumps(body)).encode()
                 try:
@@ -34,7 +38,14 @@ class ScriptedServer:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
-                    self.wfile.write(data)
+                    if not trickle:
+                        self.wfile.write(data)
+                    for byte in data if trickle else b"":
+                        if server.closed:
+                            break
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(trickle)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -45,10 +56,11 @@ class ScriptedServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def enqueue(self, status, body, delay=0.0):
-        self.replies.append((status, body, delay))
+    def enqueue(self, status, body, delay=0.0, trickle=0.0):
+        self.replies.append((status, body, delay, trickle))
         return self
 
     def close(self):
+        self.closed = True
         self.httpd.shutdown()
         self.httpd.server_close()

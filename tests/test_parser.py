@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -92,3 +93,63 @@ def test_parse_refusal_exits_nonzero_without_traceback():
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "supported models" in result.output
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("SDXL with 20 DPM++ steps, 2x", dict(model="SDXL", sampler="DPM-Solver++", steps=20, speedup=2.0)),
+    ("forty UniPC steps on SD1.5", dict(model="SD1.5", sampler="UniPC", steps=40)),
+    ("SDXL in a third of the time", dict(model="SDXL", speedup=3.0)),
+    ("SDXL with 60% less time", dict(model="SDXL", speedup=2.5)),
+    ("SDXL at 200% speed", dict(model="SDXL", speedup=2.0)),
+    ("用SD2.1模型，采样器DDIM，20步，加速3倍", dict(model="SD2.1", sampler="DDIM", steps=20, speedup=3.0)),
+    ("SDXL提速到2.5倍", dict(model="SDXL", speedup=2.5)),
+    ("SDXL速度翻倍", dict(model="SDXL", speedup=2.0)),
+    ("SDXL用DeepCache与ToMe", dict(model="SDXL", accelerators=["DeepCache", "ToMe"])),
+    ("SDXL 2x faster without DeepCache", dict(model="SDXL", speedup=2.0, excluded=["DeepCache"])),
+    ("SDXL 2x, don't use DeepCache", dict(model="SDXL", speedup=2.0, excluded=["DeepCache"])),
+    ("SDXL 2x. DeepCache is not allowed", dict(model="SDXL", speedup=2.0, excluded=["DeepCache"])),
+    ("SDXL 2x with everything except ToMe",
+     dict(model="SDXL", speedup=2.0, accelerators=["DeepCache", "T-Gate"], excluded=["ToMe"])),
+    ("SDXL 2,5x faster", dict(model="SDXL", speedup=2.5)),
+    ("SD 15 DDIM 2x", dict(model="SD1.5", sampler="DDIM", speedup=2.0)),
+    ("SDXL Deep Cache, t gate, dpm++ 2m", dict(model="SDXL", sampler="DPM-Solver++", accelerators=["DeepCache", "T-Gate"])),
+    ("use DeepCache with cache interval 3", dict(accelerators=["DeepCache"], knobs={"cache_interval": 3.0})),
+    ("SDXL no compile", dict(model="SDXL", engine="eager")),
+    ("SDXL without torch.compile", dict(model="SDXL", engine="eager")),
+    ("SDXL eager mode", dict(model="SDXL", engine="eager")),
+    ("SDXL no CUDA graphs", dict(model="SDXL", engine="eager")),
+    ("SDXL with CUDA graphs", dict(model="SDXL", engine="graph")),
+    ("SDXL compiled", dict(model="SDXL", engine="graph")),
+    ("speed up stable diffusion", {}),
+    ("make it 100x faster", dict(speedup=100.0)),
+])
+def test_issue_10_classes(text, expected):
+    full = {name: None for name in ("model", "sampler", "steps", "accelerators", "speedup")} | expected
+    assert parse(text).as_json() == full
+
+
+@pytest.mark.parametrize("text, message", [
+    ("SDXL 2x 3x", "different speedups (2x and 3x)"),
+    ("make SDXL 2x slower", "slowdown"),
+    ("SDLX 2x faster", "did you mean SDXL?"),
+    ("make my laptop 3x faster", "does not look like a Stable Diffusion"),
+    ("make SDXL 101x faster", "beyond the 100x"),
+    ("SDXL " + "9" * 400 + " steps 2x", "too large"),
+])
+def test_issue_10_refusals(text, message):
+    with pytest.raises(UnsupportedRequest, match=re.escape(message)):
+        parse(text)
+
+
+def test_huge_step_count_is_a_clean_refusal_not_a_traceback():
+    """Issue 12.1: 400 nines overflowed int(inf) in the parser."""
+    result = CliRunner().invoke(cli, ["parse", "--json", "SDXL " + "9" * 400 + " steps 2x"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_parse_json_adds_extra_keys_only_when_set():
+    plain = json.loads(CliRunner().invoke(cli, ["parse", "--json", "SDXL 2x"]).output)
+    assert set(plain) == {"model", "sampler", "steps", "accelerators", "speedup"}
+    extra = json.loads(CliRunner().invoke(cli, ["parse", "--json", "SDXL 2x without ToMe, eager"]).output)
+    assert extra["excluded"] == ["ToMe"] and extra["engine"] == "eager" and "knobs" not in extra
