@@ -267,7 +267,7 @@ def run_grid(grid: GridPlan, config: SearchConfig, on_start=None, on_done=None,
         from search.distributed import run_on_cluster
 
         report = run_on_cluster(grid.todo, partial(measure_item, config=config),
-                                lambda item, timed_record: finished(item, *timed_record),
+                                lambda item, result: finished(item, result[1], result[0]),
                                 gpus=config.gpus, scheduler_address=config.scheduler, deadline=deadline)
         grid.failed = [f"{failure.item.label()}: {failure.reason}" for failure in report.failed]
         return grid
