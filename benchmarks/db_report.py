@@ -2,52 +2,61 @@
 
     python benchmarks/db_report.py [path]
 
-Per model: the unaccelerated latency per step count, each combination's range of measured
-speedups over all its candidates, and how many of the grid's targets no candidate reached.
+Only sweeps measured by the current protocol (search/protocol.py: intervals, both engines) are
+tabulated; how many older sweeps remain is said. Per model and combination: the unaccelerated eager
+latency, and on each engine the fastest measured speedup with its 95% interval, and the setting
+picked for 2x with its quality.
 """
 
 import statistics
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.task import GRID_COMBINATIONS, combination_label  # noqa: E402
 from core import db  # noqa: E402
+from core.task import GRID_COMBINATIONS, MODELS, combination_label  # noqa: E402
+
+
+def knobs(settings) -> str:
+    """'DeepCache 2/1 + ToMe 0.5': interval/branch, gate step, ratio."""
+    short = {"DeepCache": lambda p: f"{p['cache_interval']}/{p['cache_branch_id']}",
+             "T-Gate": lambda p: f"gate {p['gate_step']}", "ToMe": lambda p: f"{p['ratio']:g}"}
+    return " + ".join(f"{name} {short[name](params)}" for name, params in settings.to_json().items())
+
+
+def figure(candidate) -> str:
+    low, high = candidate.speedup_interval
+    return f"{candidate.speedup:.2f}x ({low:.2f}-{high:.2f})"
 
 
 def main(path=None):
-    data = db.load(path or Path(__file__).resolve().parents[1] / "search_params.json")
-    sweeps = data["sweeps"]
-    source = sweeps[0]["provenance"]
-    print(f"{len(sweeps)} sweeps, {len(data['entries'])} entries; {source['device']}, {source['dtype']}, "
-          f"weights {source['weights']}, {source['repeats']} interleaved rounds, "
-          f"{len(source['prompts'])} prompt(s); total sweep time {sum(s['provenance']['sweep_seconds'] for s in sweeps) / 60:.1f} min")
+    data = db.load(path or db.shipped_path())
+    current = [s for s in data.sweeps if all(c.speedup_interval for c in s.candidates)]
+    older = len(data.sweeps) - len(current)
+    if not current:
+        print(f"no sweep measured by the current protocol ({older} older sweeps)")
+        return
+    source = current[0].provenance
+    minutes = sum(s.provenance.model_dump().get("sweep_seconds", 0) for s in current) / 60
+    print(f"{len(current)} sweeps by the current protocol ({older} older ones not tabulated); {source.device}, "
+          f"{source.dtype}, {source.weights} weights, {len(source.model_dump()['prompts'])} prompts, "
+          f"{source.model_dump()['protocol']}; {minutes:.1f} GPU-minutes of sweeps")
     print()
-    print("| model | px | baseline s (20 / 25 / 50 steps, median over sweeps) | " +
-          " | ".join(combination_label(c) for c in GRID_COMBINATIONS) + " | infeasible targets |")
-    print("|" + "---|" * (4 + len(GRID_COMBINATIONS)))
-    for model in ("SD1.5", "SD2.1", "SDXL"):
-        mine = [s for s in sweeps if s["model"] == model]
-        baselines = defaultdict(list)
-        for s in mine:
-            baselines[s["steps"]].append(s["baseline_latency_s"])
-        base = " / ".join(f"{statistics.median(baselines[n]):.2f}" for n in sorted(baselines))
-        ranges = []
-        for combo in GRID_COMBINATIONS:
-            speeds = [c["speedup"] for s in mine if tuple(s["accelerators"]) == combo for c in s["candidates"]]
-            ranges.append(f"{min(speeds):.2f}-{max(speeds):.2f}x")
-        entries = [e for e in data["entries"] if e["model"] == model]
-        infeasible = sum(e["status"] == "infeasible" for e in entries)
-        print(f"| {model} | {mine[0]['provenance']['resolution']} | {base} | " + " | ".join(ranges)
-              + f" | {infeasible} of {len(entries)} |")
-    print()
-    by_target = defaultdict(lambda: [0, 0])
-    for e in data["entries"]:
-        by_target[e["target"]][0] += e["status"] == "ok"
-        by_target[e["target"]][1] += 1
-    print("reached per target: " + ", ".join(f"{t:g}x {ok}/{n}" for t, (ok, n) in sorted(by_target.items())))
+    print("| model | sampler | steps | combination | eager baseline s | fastest eager | fastest graph "
+          "| 2x pick, graph (DeepCache interval/branch) | its SSIM |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for sweep in sorted(current, key=lambda s: (MODELS.index(s.model), s.sampler, s.steps,
+                                                  GRID_COMBINATIONS.index(tuple(s.accelerators)))):
+        by_engine = {e: [c for c in sweep.candidates if c.engine == e] for e in ("eager", "graph")}
+        fastest = {e: figure(max(cs, key=lambda c: c.speedup)) if cs else "-" for e, cs in by_engine.items()}
+        pick = db.entry_from_sweep(sweep, 2.0, "graph") if by_engine["graph"] else None
+        chosen = (knobs(pick.params) if pick.feasible else "infeasible") if pick else "-"
+        ssim = f"{pick.measured.quality.ssim:.3f}" if pick and pick.measured else "-"
+        spread = statistics.pstdev(sweep.baseline_latencies_s) / statistics.fmean(sweep.baseline_latencies_s)
+        print(f"| {sweep.model} | {sweep.sampler} | {sweep.steps} | {combination_label(sweep.accelerators)} | "
+              f"{sweep.baseline_latency_s:.2f} (CV {spread:.0%}) | {fastest['eager']} | {fastest['graph']} | "
+              f"{chosen} | {ssim} |")
 
 
 if __name__ == "__main__":

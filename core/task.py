@@ -72,6 +72,9 @@ DEFAULT_MODEL = "SD1.5"
 DEFAULT_SAMPLER = "DPM-Solver++"
 DEFAULT_SPEEDUP = 2.0
 GRID_STEPS = (20, 25, 50)
+# These models' schedulers offset timesteps by one (steps_offset=1): at 1000 steps DDIM indexes past
+# the 1000 training steps and fails mid-run, so requests are checked against this before anything runs.
+MAX_STEPS = 999
 GRID_TARGETS = (1.2, 1.5, 1.8, 2.0, 2.5, 3.0, 4.0)
 GRID_COMBINATIONS: tuple[tuple[str, ...], ...] = (
     ("DeepCache",),

@@ -7,7 +7,7 @@ import time
 import click
 
 from core.errors import DiffaccelError, MissingDependency
-from core.task import ENGINES, GRID_COMBINATIONS, GRID_STEPS, GRID_TARGETS, MODELS, SAMPLERS, accelerators_from_text
+from core.task import MAX_STEPS, ENGINES, GRID_COMBINATIONS, GRID_STEPS, GRID_TARGETS, MODELS, SAMPLERS, accelerators_from_text
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -33,7 +33,7 @@ def _combination(text: str) -> tuple[str, ...]:
 @click.command()
 @click.option("--model", type=click.Choice(MODELS), help="one combination: the model")
 @click.option("--sampler", type=click.Choice(SAMPLERS))
-@click.option("--steps", type=click.IntRange(min=1))
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS))
 @click.option("--accelerators", help="e.g. DeepCache or DeepCache,T-Gate,ToMe")
 @click.option("--targets", default=",".join(f"{t:g}" for t in GRID_TARGETS), show_default=True)
 @click.option("--grid", is_flag=True, help="all models x samplers x steps x combinations")

@@ -174,3 +174,29 @@ def test_scripts_name_their_weights_and_what_they_need(shipped):
     assert "diffusers==0.42.1" in sd15 and "DeepCache==0.1.1" in sd15
     sdxl = render(resolve(parse("SDXL DDIM 25 steps DeepCache 2x"), shipped))
     assert "GUIDANCE_SCALE = 5.0" in sdxl and "Measured at guidance scale 7.5" in sdxl
+
+
+def test_both_engines_are_shown_and_the_graph_one_is_the_default(shipped):
+    result = CliRunner().invoke(cli, ["lookup", "SD1.5 DDIM 25 steps DeepCache 2x", "--json"])
+    answer = json.loads(result.output)
+    assert answer["engine"] == "graph" and set(answer["engines"]) == {"eager", "graph"}
+    graph = answer["engines"]["graph"]["measured"]
+    assert graph["speedup_interval"][0] >= 2.0 and graph["first_call_s"] > 0
+    eager_only = CliRunner().invoke(cli, ["lookup", "SD1.5 DDIM 25 steps DeepCache 2x, no compile", "--json"])
+    assert json.loads(eager_only.output)["engine"] == "eager"
+    shown = " ".join(CliRunner().invoke(cli, ["lookup", "SD1.5 DDIM 25 steps DeepCache 2x"]).output.split())
+    assert "graph (default)" in shown and "first call" in shown and "95% interval" in shown
+
+
+def test_installed_copy_finds_its_data_without_the_checkout(tmp_path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(ROOT)], check=True, capture_output=True, timeout=300)
+    code = ("from core import db; from tools.render import render; from tools.lookup import resolve;"
+            "from agent.parser import parse; from agent.llm import system_prompt; assert 'SD1.5' in system_prompt();"
+            "p = db.shipped_path(); assert 'site' in str(p) and p.exists(), p;"
+            "print(render(resolve(parse('SDXL 2x'), db.load()))[:30])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith('"""SDXL with')

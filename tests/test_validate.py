@@ -132,3 +132,29 @@ def test_tiny_model_command_writes_a_loadable_pipeline(tmp_path):
     assert pipe.unet.config.layers_per_block == 2 and pipe.text_encoder_2 is not None
     again = CliRunner().invoke(cli, ["tiny-model", str(tmp_path / "sdxl"), "--model", "SDXL"])
     assert again.exit_code == 2 and "not empty" in again.output
+
+
+def test_a_graph_engine_script_falls_back_to_eager_on_the_cpu_with_one_line(tmp_path):
+    from tools.validate import _run, tiny_model
+
+    data = db.load(db.shipped_path())
+    resolution = resolve(Task(model="SD1.5", sampler="DDIM", steps=25, accelerators=["DeepCache"], speedup=2.0), data)
+    assert resolution.engine == "graph" and set(resolution.choices) == {"eager", "graph"}
+    source = render(resolution)
+    assert "def enable_graphs(" in source and "--eager" in source
+    arguments = ["--model-path", str(tiny_model("SD1.5")), "--device", "cpu", "--benchmark", "--runs", "2",
+                 "--max-runs", "2"]
+    fallback = _run(source, "tiny-cpu-smoke", arguments, 300)
+    assert fallback.ok and fallback.report["engine"] == "eager"
+    eager = _run(source, "tiny-cpu-smoke", arguments + ["--eager"], 300)
+    assert eager.ok and eager.report["engine"] == "eager"
+
+
+def test_step_counts_the_schedulers_refuse_are_refused_before_anything_runs(tmp_path):
+    from click.testing import CliRunner
+
+    from agent.cli import cli
+
+    target = tmp_path / "x.py"
+    result = CliRunner().invoke(cli, ["generate", "SD1.5 DDIM 1000 steps DeepCache 2x", "-o", str(target)])
+    assert result.exit_code == 2 and "at most 999" in result.output and not target.exists()

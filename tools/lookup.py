@@ -15,7 +15,7 @@ from core import db
 from core.errors import UnsupportedRequest
 from core.pareto import pick
 from core.settings import DeepCacheParams, Settings, TGateParams, ToMeParams, default_tome_max_downsample
-from core.task import DEFAULT_MODEL, DEFAULT_SAMPLER, DEFAULT_SPEEDUP, ENGINES, Task, default_steps
+from core.task import DEFAULT_MODEL, DEFAULT_SAMPLER, DEFAULT_SPEEDUP, ENGINES, MAX_STEPS, Task, default_steps
 
 
 @dataclass
@@ -82,6 +82,10 @@ def search_command(task: Task) -> str:
 
 
 def resolve(task: Task, data: db.Database) -> Resolution:
+    if task.steps is not None and task.steps > MAX_STEPS:
+        raise UnsupportedRequest(
+            f"{task.steps} steps is more than these schedulers accept (at most {MAX_STEPS}, since they "
+            "offset timesteps by one): ask for fewer steps, e.g. 50")
     task, assumed = _with_defaults(task)
     warnings: list[str] = []
     if task.accelerators is None:
