@@ -3,10 +3,8 @@
 # On ONE GPU, with nothing else running: one sweep by `agent search`, then the generated script's
 # --benchmark for the same task, so their baselines and speedups can be compared directly.
 set -euo pipefail
-out=${OUT:-/tmp}
-export PYTHONUNBUFFERED=1 CUDA_VISIBLE_DEVICES=0
-python3 -m pip install -q --no-index --no-deps .wheels/*.whl 2>&1 | grep -v WARNING || true
-export PYTHONPATH=$PWD
+source benchmarks/gpu_setup.sh
+export CUDA_VISIBLE_DEVICES=0
 python3 -m agent.cli search --model SD1.5 --sampler DDIM --steps 25 --accelerators DeepCache --engines eager,graph \
   --device cuda --dtype float16 --max-rounds 6 --db "$out/gap.json" 2>&1 | grep -v "kept in float32" | tail -3
 python3 -m agent.cli generate "SD1.5 DDIM 25 steps DeepCache 3x" --db "$out/gap.json" -o "$out/gap_script.py" \

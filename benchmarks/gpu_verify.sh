@@ -6,10 +6,6 @@
 set -euo pipefail
 minutes=${1:-8}
 shift || true
-out=${OUT:-/tmp}
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps .wheels/*.whl 2>&1 | grep -v WARNING || true
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-export PYTHONPATH=$PWD
+source benchmarks/gpu_setup.sh
 python3 -m agent.cli verify --max-minutes "$minutes" --out "$out/verify.jsonl" "$@" 2>&1 \
   | grep -v "should be kept in float32" | tee "$out/verify.log"
