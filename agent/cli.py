@@ -209,12 +209,10 @@ def tiny_model(directory, model):
     `from_pretrained(DIRECTORY)` loads it offline; generated scripts run on it with
     --model-path DIRECTORY --device cpu.
     """
-    from tools.validate import missing_dependency
+    from search.pipelines import write_tiny
+    from tools.validate import require_run_extra
 
-    try:
-        from search.pipelines import write_tiny
-    except ImportError as error:
-        raise missing_dependency(error) from None
+    require_run_extra()
     target = Path(directory)
     if target.exists() and any(target.iterdir()):
         raise DiffaccelError(f"{target} exists and is not empty: choose a new directory")

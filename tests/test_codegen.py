@@ -200,3 +200,24 @@ def test_installed_copy_finds_its_data_without_the_checkout(tmp_path):
                           env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith('"""SDXL with')
+
+
+def test_collecting_the_tests_imports_no_torch():
+    code = ("import sys, pytest; pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', 'tests']);"
+            "assert 'torch' not in sys.modules, 'torch imported at collection'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
+
+
+def test_without_torch_the_commands_that_need_it_say_which_extra_to_install(tmp_path):
+    # A core install has no torch: simulate it by making `import torch` fail.
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['diffusers'] = None\n"
+            "from click.testing import CliRunner\nfrom agent.cli import cli\n"
+            f"result = CliRunner().invoke(cli, ['tiny-model', {str(tmp_path / 'tiny')!r}, '--model', 'SD1.5'])\n"
+            "assert result.exit_code == 2, result.output\n"
+            "assert \"pip install 'diffaccel[run]'\" in result.output and 'Traceback' not in result.output\n"
+            f"result = CliRunner().invoke(cli, ['generate', 'SD1.5 DDIM 25 steps DeepCache 2x', '--validate', '-o', {str(tmp_path / 'x.py')!r}])\n"
+            "assert result.exit_code == 2 and \"diffaccel[run]\" in result.output, result.output\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (tmp_path / "x.py").exists()

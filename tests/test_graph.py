@@ -17,7 +17,13 @@ pytestmark = [needs_torch]
 
 from core.settings import DeepCacheParams, Settings, TGateParams, ToMeParams  # noqa: E402
 from search import accelerators as acc  # noqa: E402
-from search import graph  # noqa: E402
+
+
+def graph():
+    """search.graph, imported when a test runs: collection imports no torch."""
+    from search import graph as module
+
+    return module
 
 STEPS = 8
 GATE = 4
@@ -54,7 +60,7 @@ def eager_and_graph(pipe, model, settings, calls=2):
     reference = image(pipe, plan)
     undo()
     undo = acc.apply(pipe, plan)
-    graphs = graph.enable_graphs(pipe, backend=graph.TapeBackend())
+    graphs = graph().enable_graphs(pipe, backend=graph().TapeBackend())
     try:
         images = [image(pipe, plan) for _ in range(calls)]
     finally:
@@ -112,7 +118,7 @@ def test_shallow_graph_reads_the_full_graphs_output_buffers(pipes):
     pipe = get_pipe(pipes, "SD1.5")
     plan = acc.plan("SD1.5", Settings(deepcache=dc(3)))
     undo = acc.apply(pipe, plan)
-    graphs = graph.enable_graphs(pipe, backend=graph.TapeBackend())
+    graphs = graph().enable_graphs(pipe, backend=graph().TapeBackend())
     try:
         image(pipe, plan)
         variants = {key[1][0][0]: v for key, v in graphs["unet"].graphs.items()}
@@ -120,7 +126,7 @@ def test_shallow_graph_reads_the_full_graphs_output_buffers(pipes):
         assert full.reads == {} and shallow.reads
         # Every cached feature the shallow step reads is a tensor the full graph writes, kept as is.
         for (slot, index), tensor in shallow.reads.items():
-            assert graph._tensors(full.writes[slot])[index] is tensor
+            assert graph()._tensors(full.writes[slot])[index] is tensor
     finally:
         graphs()
         undo()
@@ -157,9 +163,9 @@ def test_the_tape_catches_a_replay_that_skips_copying_its_inputs(pipes, monkeypa
         self.backend.replay(graph_.handle)
         for slot, value in graph_.writes.items():
             self._put(slot, value)
-        return graph._map_tensors(lambda t: t.clone(), graph_.output)
+        return graph()._map_tensors(lambda t: t.clone(), graph_.output)
 
-    monkeypatch.setattr(graph._Engine, "_replay", replay_without_inputs)
+    monkeypatch.setattr(graph()._Engine, "_replay", replay_without_inputs)
     reference, (first, _), _ = eager_and_graph(get_pipe(pipes, "SD1.5"), "SD1.5", SETTINGS["DeepCache"])
     assert np.abs(first - reference).max() > 1e-3
 
@@ -168,13 +174,16 @@ def test_tape_refuses_host_reads_like_a_capture():
     import torch
 
     x = torch.ones(3)
-    with pytest.raises(graph.CaptureError, match="host"):
-        graph.TapeBackend().capture(lambda: x.sum().item())
+    with pytest.raises(graph().CaptureError, match="host"):
+        graph().TapeBackend().capture(lambda: x.sum().item())
 
 
-class FailingBackend(graph.TapeBackend):
-    def capture(self, fn):
-        raise RuntimeError("operation not permitted when stream is capturing")
+def failing_backend():
+    class FailingBackend(graph().TapeBackend):
+        def capture(self, fn):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    return FailingBackend()
 
 
 def test_failed_capture_falls_back_to_eager_with_one_warning_line(pipes, capsys):
@@ -183,7 +192,7 @@ def test_failed_capture_falls_back_to_eager_with_one_warning_line(pipes, capsys)
     undo = acc.apply(pipe, plan)
     reference = image(pipe, plan)
     capsys.readouterr()
-    graphs = graph.enable_graphs(pipe, backend=FailingBackend())
+    graphs = graph().enable_graphs(pipe, backend=failing_backend())
     try:
         pictures = [image(pipe, plan) for _ in range(2)]
     finally:
@@ -221,17 +230,19 @@ def test_cpu_runs_eager_with_one_warning_and_apply_takes_the_engine(pipes, capsy
 def test_undo_restores_the_modules_and_enabling_twice_is_refused(pipes):
     pipe = get_pipe(pipes, "SD1.5")
     classes = type(pipe.unet), type(pipe.text_encoder)
-    graphs = graph.enable_graphs(pipe, backend=graph.TapeBackend())
+    graphs = graph().enable_graphs(pipe, backend=graph().TapeBackend())
     assert type(pipe.unet).__name__ == classes[0].__name__ and isinstance(pipe.unet, classes[0])
     with pytest.raises(ValueError, match="already"):
-        graph.enable_graphs(pipe, backend=graph.TapeBackend())
+        graph().enable_graphs(pipe, backend=graph().TapeBackend())
     graphs()
     assert (type(pipe.unet), type(pipe.text_encoder)) == classes
     assert "_diffaccel_graphs" not in pipe.unet.__dict__
 
 
 def test_graph_module_imports_only_the_standard_library_and_torch():
-    source = Path(graph.__file__).read_text()
+    from search import graph as module
+
+    source = Path(module.__file__).read_text()
     roots = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):

@@ -64,21 +64,28 @@ def missing_dependency(error: ImportError) -> MissingDependency:
         f"this needs torch and diffusers ({error.name or error} is missing): pip install 'diffaccel[run]'")
 
 
+def require_run_extra() -> None:
+    """Raise MissingDependency, naming the extra to install, where torch or diffusers is missing."""
+    import importlib
+
+    for name in ("torch", "diffusers"):
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise missing_dependency(error) from None
+
+
 def tiny_model(model: str) -> Path:
     """A tiny pipeline of `model`'s architecture on disk, built once and reused."""
-    try:
-        from search.pipelines import write_tiny
-    except ImportError as error:
-        raise missing_dependency(error) from None
+    from search.pipelines import write_tiny
+
+    require_run_extra()
     target = cache_dir() / "tiny" / model
     if (target / "model_index.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        try:
-            write_tiny(Path(tmp) / "pipe", model)
-        except ImportError as error:
-            raise missing_dependency(error) from None
+        write_tiny(Path(tmp) / "pipe", model)
         try:
             os.replace(Path(tmp) / "pipe", target)
         except OSError:  # another process won the race: its copy is as good
