@@ -241,7 +241,7 @@ def lookup_json(resolution: Resolution) -> dict:
         "match": chosen.lookup.match if chosen.lookup else "no-accelerator",
         "note": chosen.lookup.note() if chosen.lookup else "no accelerator asked for",
         "status": chosen.entry.status if chosen.entry else None,
-        "params": chosen.settings.to_json() if chosen.entry or not chosen.measured_here else None,
+        "params": chosen.settings.to_json(),
         "measured": engines[resolution.engine]["measured"],
         "provenance": resolution.provenance.model_dump(exclude_none=True) if resolution.provenance else None,
         "engines": engines,

@@ -99,6 +99,8 @@ def figure_text(choice) -> str:
     if measured.speedup_interval:
         low, high = measured.speedup_interval
         text += f" (95% interval {low:.2f}-{high:.2f}x)"
+    else:
+        text += " (no interval: the first version's 2-round measurement)"
     text += f", SSIM {measured.quality.ssim:.3f}, PSNR {measured.quality.psnr:.1f}"
     if measured.first_call_s is not None:
         text += f"; first call {measured.first_call_s:.1f} s (graph capture)"
