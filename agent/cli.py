@@ -268,15 +268,20 @@ def bench(out, validate, corpus, sample, db_path, llm, llm_model):
 
 @cli.command()
 @click.option("--out", "out_dir", default=".", type=click.Path(file_okay=False), show_default=True,
-              help="where scripts are saved")
-@click.option("--validate/--no-validate", default=None,
-              help="run each script on a tiny CPU pipeline (default: when torch is installed)")
+              help="where the session's script is saved")
+@click.option("--validate/--no-validate", default=False, show_default=True,
+              help="run the script after every turn (a tiny CPU smoke run, ~20 s); /validate runs it once")
+@click.option("--save-each", is_flag=True, help="keep every version under its own name, not one chat_pipeline.py")
 @click.option("--live-search", type=click.Choice(["ask", "always", "never"]), default="ask", show_default=True)
 @click.option("--model-path", default=None, help="local weights: on a GPU, validation benchmarks them")
 @db_option
 @_with_llm_options
-def chat(out_dir, validate, live_search, model_path, db_path, llm, llm_model):
+def chat(out_dir, validate, save_each, live_search, model_path, db_path, llm, llm_model):
     """An interactive session: state a task, then refine it.
+
+    Each turn shows the task (what was asked, what assumed), the parameters and what the edit
+    changed, and rewrites OUT/chat_pipeline.py. /show prints the script, /save FILE keeps a copy,
+    /validate runs it.
 
     \b
     you> make SDXL 2x faster with UniPC
@@ -289,7 +294,6 @@ def chat(out_dir, validate, live_search, model_path, db_path, llm, llm_model):
     from agent.chat import ChatSession
 
     console = _console()
-    validate = _can_search() if validate is None else validate
 
     def confirm(resolution) -> bool:
         try:
@@ -297,9 +301,9 @@ def chat(out_dir, validate, live_search, model_path, db_path, llm, llm_model):
         except (EOFError, KeyboardInterrupt):
             return False
 
-    agent = Agent(db_path=db_path, live_search=live_search, confirm=confirm, validate=validate,
-                  model_path=model_path)
-    ChatSession(console, agent, llm=llm, llm_model=llm_model, out_dir=Path(out_dir)).run()
+    agent = Agent(db_path=db_path, live_search=live_search, confirm=confirm, model_path=model_path)
+    ChatSession(console, agent, llm=llm, llm_model=llm_model, out_dir=Path(out_dir), validate_each=validate,
+                save_each=save_each).run()
 
 
 @cli.command()
