@@ -7,9 +7,7 @@ caught, so a bug keeps its traceback.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
