@@ -1,0 +1,49 @@
+"""agent verify: sampling, judging, the report, and the whole loop on tiny pipelines on the CPU."""
+
+import json
+
+from click.testing import CliRunner
+
+from agent import verify
+from agent.cli import cli
+from core.task import MODELS
+from tests.conftest import needs_torch
+
+
+def test_sampling_is_seeded_and_stratified_by_model():
+    first, again = verify.sample(10, seed=3), verify.sample(10, seed=3)
+    assert first == again and len({c.id for c in first}) == 10
+    per_model = [sum(c.model == model for c in first) for model in MODELS]
+    assert max(per_model) - min(per_model) <= 1
+    assert verify.sample(10, seed=4) != first
+
+
+def check(target, status, claimed):
+    claim = {"engine": "graph", "status": status, "match": "exact", "measured": {"speedup": claimed}}
+    return verify.Check("id", "SD1.5", "DDIM", 25, ("DeepCache",), target, "", claim)
+
+
+def test_judging_a_claim_against_what_the_script_measured():
+    assert verify.judge(check(2.0, "ok", 2.5), {"speedup": 1.95})["verdict"] == "reached"  # within 3%
+    assert verify.judge(check(2.0, "ok", 2.5), {"speedup": 1.9})["verdict"] == "missed"
+    assert verify.judge(check(4.0, "infeasible", 3.0), {"speedup": 3.1})["verdict"] == "honestly infeasible"
+    assert verify.judge(check(2.0, "ok", 2.5), {"error": "exit 1: boom"})["verdict"] == "script failed"
+    rows = [verify.judge(check(2.0, "ok", 2.5), {"speedup": s, "ssim": 0.99}) for s in (2.5, 2.0, 1.0)]
+    summary = verify.summary(rows)
+    assert summary["feasible_claims"] == 3 and summary["reached"] == 2 and summary["pass_rate"] == 0.667
+    assert summary["median_script_over_database"] == 0.8
+
+
+@needs_torch
+def test_the_verify_loop_on_tiny_pipelines_is_resumable(tmp_path):
+    out = tmp_path / "verify.jsonl"
+    arguments = ["verify", "--tasks", "2", "--weights", "tiny", "--gpus", "2", "--models", "SD1.5",
+                 "--steps-list", "20", "--out", str(out)]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2 and all(row["verdict"] != "script failed" for row in rows)
+    assert all(row["speedup"] > 0 and row["claim"] in ("ok", "infeasible") for row in rows)
+    assert out.with_suffix(".png").exists() and '"tasks": 2' in result.output
+    again = CliRunner().invoke(cli, arguments)
+    assert "0 scripts to run, 2 already" in again.output and len(out.read_text().splitlines()) == 2
