@@ -109,10 +109,9 @@ def test_every_item_runs_once_on_pinned_workers_and_only_the_driver_writes(tmp_p
     assert set(worker_devices.values()) <= {"0", "1"}  # each process sees one device
     assert len(set(worker_devices.values())) == len(worker_devices)
     assert len(db.load(path).sweeps) == 6 and report.workers == 2
-    # grid(6) alternates models; they were submitted grouped, so each worker loads each model about
-    # once. Start stamps from two processes under load can cross by a task, so only the ends are fixed.
-    by_start = [record["model"] for _, record, _ in sorted(seen, key=lambda seen_item: seen_item[1]["started"])]
-    assert by_start[0] == "SD1.5" and by_start[-1] == "SDXL" and sorted(by_start) == ["SD1.5"] * 3 + ["SDXL"] * 3
+    # Submission is grouped by model (test_items_are_grouped_by_model_in_first_seen_order); when two
+    # loaded processes start them is up to the scheduler, so start order is not asserted here.
+    assert sorted(record["model"] for _, record, _ in seen) == ["SD1.5"] * 3 + ["SDXL"] * 3
 
 
 def test_a_sweep_whose_worker_dies_is_run_again_and_completed(cluster, tmp_path):
