@@ -28,7 +28,7 @@ HELP = (
 SESSION_FILE = "chat_pipeline.py"
 SMOKE_SWEEP = "tiny CPU smoke run: shows the setting works; not a speed figure"
 # The fields a turn may change, in the order the task table shows them.
-FIELDS = ("model", "sampler", "steps", "accelerators", "speedup", "engine", "excluded", "knobs")
+FIELDS = tuple(Task.model_fields)
 _ADD = re.compile(r"\b(add|also|plus|too|as well|with|back)\b|加上|再加")
 _WHY = re.compile(r"\bwhy\b|\bexplain\b|\bhow (?:were|was|did)\b|为什么")
 _QUESTION = re.compile(r"\?\s*$|？\s*$|^\s*(?:how|what|which|is|are|does|do|can|could|will|would)\b|吗")

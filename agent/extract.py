@@ -6,26 +6,9 @@ which is grounded against the request before anything of it is used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from core.task import Task
-
-FIELDS = ("model", "sampler", "steps", "accelerators", "speedup")
-
-
-@dataclass
-class Extraction:
-    task: Task
-    # field -> backend that produced it ('rules', 'llm'); unknown fields are absent.
-    sources: dict[str, str] = field(default_factory=dict)
-
-    def as_json(self, with_sources: bool = False) -> dict:
-        """The five fields, engine/excluded/knobs where stated, and with_sources, who gave each."""
-        result = self.task.as_json()
-        if with_sources:
-            result["sources"] = {name: self.sources.get(name) for name in result}
-        return result
+from core.task import Extraction
 
 
 def extract(text: str, llm: Optional[str] = None, llm_model: Optional[str] = None,

@@ -25,8 +25,7 @@ from typing import Callable, Optional
 from pydantic import ValidationError
 
 from core.errors import DiffaccelError, LLMError, MissingDependency, UnsupportedRequest
-from agent.extract import FIELDS, Extraction
-from core.task import ACCELERATORS, MODELS, SAMPLERS, Task
+from core.task import ACCELERATORS, MODELS, SAMPLERS, TASK_FIELDS as FIELDS, Extraction, Task
 
 LOCAL_MODEL = "SmolLM2-135M-Instruct"
 MAX_TOKENS = 200  # a task is ~60 tokens; small models otherwise ramble until the timeout

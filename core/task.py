@@ -6,7 +6,7 @@ docstring and field descriptions are prompt text for the LLM backend: keep them 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -230,3 +230,19 @@ class Task(BaseModel):
 
 def default_steps(model: str) -> int:
     return MODEL_INFO[model].default_steps
+
+
+@dataclass
+class Extraction:
+    """A task understood from text, and which backend gave each field ('rules', 'llm'); the
+    rule-based parser and every LLM backend return one."""
+
+    task: Task
+    sources: dict[str, str] = field(default_factory=dict)  # unknown fields are absent
+
+    def as_json(self, with_sources: bool = False) -> dict:
+        """The five fields, engine/excluded/knobs where stated, and with_sources, who gave each."""
+        result = self.task.as_json()
+        if with_sources:
+            result["sources"] = {name: self.sources.get(name) for name in result}
+        return result
