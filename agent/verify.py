@@ -78,14 +78,12 @@ def run_check(check: Check, weights: str = "random", model_paths: Optional[dict]
     weights: 'real' (`model_paths[model]`), 'random' (full size, saved once) or 'tiny' (a CPU smoke
     run of the whole loop: its figures are not speed figures).
     """
+    from tools.validate import saved_pipeline
+
     if weights == "real":
         weights_dir = (model_paths or {})[check.model]
-    elif weights == "tiny":
-        from tools.validate import tiny_model
-
-        weights_dir = str(tiny_model(check.model))
     else:
-        weights_dir = str(random_weights(check.model))
+        weights_dir = str(saved_pipeline(check.model, "tiny" if weights == "tiny" else "full"))
     extra = ["--device", "cpu", "--runs", "2", "--max-runs", "2"] if weights == "tiny" else []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "pipeline.py"
@@ -98,23 +96,6 @@ def run_check(check: Check, weights: str = "random", model_paths: Optional[dict]
         tail = [line for line in done.stderr.splitlines() if line.strip()][-1:] or ["no output"]
         return {"error": f"exit {done.returncode}: {tail[0]}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def random_weights(model: str) -> Path:
-    """Full-size random-initialised weights of `model` on this machine's disk, saved once."""
-    import torch
-    from filelock import FileLock
-
-    from search.pipelines import write_random
-
-    root = Path(os.environ.get("DIFFACCEL_VERIFY_WEIGHTS", Path(tempfile.gettempdir()) / "diffaccel-weights"))
-    target = root / model
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if not (target / "model_index.json").exists():
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            write_random(target, model, "full", device=device, dtype=torch.float16)
-    return target
 
 
 def judge(check: Check, measured: dict) -> dict:

@@ -9,11 +9,8 @@ python3 -m agent.cli search --model SD1.5 --sampler DDIM --steps 25 --accelerato
   --device cuda --dtype float16 --max-rounds 6 --db "$out/gap.json" 2>&1 | grep -v "kept in float32" | tail -3
 python3 -m agent.cli generate "SD1.5 DDIM 25 steps DeepCache 3x" --db "$out/gap.json" -o "$out/gap_script.py" \
   --no-live-search | tail -12
-python3 - <<'PY'
-import sys; sys.path.insert(0, ".")
-from agent.verify import random_weights; print(random_weights("SD1.5"))
-PY
-python3 "$out/gap_script.py" --model-path /tmp/diffaccel-weights/SD1.5 --benchmark --output "$out/gap.png" \
+weights=$(python3 -c 'from tools.validate import saved_pipeline; print(saved_pipeline("SD1.5", "full"))' | tail -1)
+python3 "$out/gap_script.py" --model-path "$weights" --benchmark --output "$out/gap.png" \
   2>&1 | grep -v "kept in float32" | tee "$out/gap_script.json"
 python3 - "$out/gap.json" <<'PY'
 import json, sys

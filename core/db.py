@@ -33,7 +33,7 @@ from typing import Callable, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import DatabaseError
-from core.files import write_atomic
+from core.files import cache_dir, write_atomic
 from core.pareto import pick, quality_key
 from core.settings import Settings, settings_from_json
 from core.task import (
@@ -199,8 +199,7 @@ def default_path() -> Path:
 
 def live_path() -> Path:
     """Where this machine's own measurements go (live and CPU searches): never the shipped file."""
-    root = os.environ.get("DIFFACCEL_CACHE") or Path.home() / ".cache" / "diffaccel"
-    return Path(root) / "live_search_params.json"
+    return cache_dir() / "live_search_params.json"
 
 
 def is_shipped(path: Path | str) -> bool:

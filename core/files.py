@@ -33,6 +33,12 @@ def write_atomic(path: Path | str, text: str, remove_stale: bool = False) -> Non
         raise
 
 
+def cache_dir() -> Path:
+    """This machine's diffaccel files (live searches, saved test pipelines): $DIFFACCEL_CACHE or
+    ~/.cache/diffaccel."""
+    return Path(os.environ.get("DIFFACCEL_CACHE") or Path.home() / ".cache" / "diffaccel")
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)

@@ -81,6 +81,7 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
     except ImportError:
         raise MissingDependency("the search needs torch and diffusers: pip install 'diffaccel[run]'") from None
     from core import db
+    from search.distributed import cuda_device_count
     from search.engine import SearchConfig, grid_items, parse_shard
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -94,7 +95,7 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         dtype=dtype or ("float16" if device.startswith("cuda") else "float32"),
         prompts=prompts, min_rounds=min_rounds, max_rounds=max(min_rounds, max_rounds),
         tolerance=tolerance, engines=tuple(_choices(engines, ENGINES)), targets=_floats(targets),
-        db_path=db_path, force=force, gpus=gpus or _gpu_count(torch), scheduler=scheduler,
+        db_path=db_path, force=force, gpus=gpus or cuda_device_count() or 1, scheduler=scheduler,
     )
     if "graph" in config.engines and not device.startswith("cuda"):
         raise click.BadParameter("the graph engine needs CUDA: use --engines eager on the CPU",
@@ -123,10 +124,6 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         grid_items((model,), (sampler,), (steps,), (_combination(accelerators),)),
         config, (0, 1), True, None, db.load(config.db_path or db.live_path()),
     )
-
-
-def _gpu_count(torch) -> int:
-    return torch.cuda.device_count() if torch.cuda.is_available() else 1
 
 
 def _choices(text: str, allowed) -> list[str]:

@@ -24,11 +24,6 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
-def mean_quality(scores) -> dict:
-    """The mean of each metric over several images' quality dicts."""
-    return {name: round(statistics.fmean(s[name] for s in scores), 4) for name in METRICS}
-
-
 def device_name(device: str) -> str:
     if device.startswith("cuda"):
         import torch

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from core.errors import DiffaccelError, MissingDependency
+from core.files import cache_dir
 
 # A GPU run passes when its speedup is at least this fraction short of the target at worst.
 TARGET_TOLERANCE = 0.03
@@ -54,11 +55,6 @@ class Validation:
                 "note": SMOKE_LABEL if self.kind == "tiny-cpu-smoke" else None}
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("DIFFACCEL_CACHE") or Path.home() / ".cache" / "diffaccel"
-    return Path(root)
-
-
 def missing_dependency(error: ImportError) -> MissingDependency:
     return MissingDependency(
         f"this needs torch and diffusers ({error.name or error} is missing): pip install 'diffaccel[run]'")
@@ -77,19 +73,28 @@ def require_run_extra() -> None:
 
 def tiny_model(model: str) -> Path:
     """A tiny pipeline of `model`'s architecture on disk, built once and reused."""
-    from search.pipelines import write_tiny
+    return saved_pipeline(model, "tiny")
 
+
+def saved_pipeline(model: str, size: str) -> Path:
+    """A random-initialised pipeline of `model` ('tiny', or 'full' size in float16, built on the GPU
+    where there is one) under the cache folder, built once: processes that ask at once wait on a
+    lock, and a build is renamed into place whole, so a killed one leaves nothing half-written."""
     require_run_extra()
-    target = cache_dir() / "tiny" / model
-    if (target / "model_index.json").exists():
-        return target
+    import torch
+    from filelock import FileLock
+
+    from search.pipelines import write_random
+
+    target = cache_dir() / size / model
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        write_tiny(Path(tmp) / "pipe", model)
-        try:
-            os.replace(Path(tmp) / "pipe", target)
-        except OSError:  # another process won the race: its copy is as good
-            pass
+    with FileLock(str(target) + ".lock"):
+        if not (target / "model_index.json").exists():
+            full = size == "full"
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+                write_random(Path(tmp) / "pipe", model, size, device="cuda" if full and torch.cuda.is_available()
+                             else "cpu", dtype=torch.float16 if full else None)
+                os.replace(Path(tmp) / "pipe", target)
     return target
 
 
