@@ -319,9 +319,13 @@ def chat(out_dir, validate, save_each, live_search, model_path, db_path, llm, ll
 @click.option("--gpus", type=click.IntRange(1), default=None, help="worker processes (default: one per GPU)")
 @click.option("--scheduler", default=None, help="address of a running Dask scheduler (several hosts)")
 @click.option("--max-minutes", type=click.FloatRange(min=0.1), default=None, help="start no script after this long")
+@click.option("--max-runs", type=click.IntRange(3), default=None,
+              help="each script's --max-runs (timed rounds at most; the script's default: 10)")
+@click.option("--refilled-only", is_flag=True,
+              help="sample only combinations whose sweep the current protocol measured")
 @db_option
 def verify(count, seed, models, samplers, steps_list, weights, model_paths, out, gpus, scheduler, max_minutes,
-           db_path):
+           max_runs, refilled_only, db_path):
     """Check the product: generate scripts for sampled grid tasks, run them, compare with the database.
 
     \b
@@ -337,8 +341,18 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
     from search.distributed import run_on_cluster
 
     paths = dict(item.split("=", 1) for item in model_paths)
+    only = None
+    if refilled_only:
+        from core import db
+        from search.measure import PROTOCOL_VERSION
+
+        only = {s.combo_key for s in db.load_with_live(db_path).sweeps
+                if s.provenance.protocol_version == PROTOCOL_VERSION}
     checks = check.sample(count, seed, _choices(models, MODELS), _choices(samplers, SAMPLERS),
-                          tuple(int(n) for n in steps_list.split(",")))
+                          tuple(int(n) for n in steps_list.split(",")), only=only)
+    if not checks:
+        raise DiffaccelError("no grid task to sample: no sweep of these models, samplers and steps was "
+                             "measured by the current protocol; run `agent search --grid` first")
     if weights == "real" and not {c.model for c in checks} <= set(paths):
         raise DiffaccelError("--weights real needs --model-path MODEL=DIR for every model checked, "
                              f"e.g. --model-path SDXL=/models/sdxl (missing: {sorted({c.model for c in checks} - set(paths))})")
@@ -356,7 +370,8 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
         console.print(f"{row['verdict']:>30}  {row['task']}: claimed {row['claimed_speedup']}, measured {row['speedup']}")
 
     deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
-    report = run_on_cluster(todo, partial(check.run_check, weights=weights, model_paths=paths), record,
+    report = run_on_cluster(todo, partial(check.run_check, weights=weights, model_paths=paths,
+                                          max_runs=max_runs), record,
                             gpus=gpus, scheduler_address=scheduler, deadline=deadline)
     for failure in report.failed:
         console.print(f"[red]failed:[/red] {failure.item.label()}: {failure.reason}")

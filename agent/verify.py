@@ -44,13 +44,17 @@ class Check:
 
 
 def sample(count: int, seed: int = 0, models=MODELS, samplers=SAMPLERS, steps=GRID_STEPS,
-           combinations=GRID_COMBINATIONS, targets=GRID_TARGETS) -> list[Check]:
-    """`count` grid tasks, as evenly spread over the models as `count` allows, reproducible by seed."""
+           combinations=GRID_COMBINATIONS, targets=GRID_TARGETS, only=None) -> list[Check]:
+    """`count` grid tasks, as evenly spread over the models as `count` allows, reproducible by seed;
+    `only`: a set of `core.db.combo_key`s to draw from (e.g. the sweeps a refill has measured)."""
+    from core.db import combo_key
+
     rng = random.Random(seed)
     chosen: list[Check] = []
     for index, model in enumerate(models):
         share = count // len(models) + (index < count % len(models))
-        pool = [(s, n, c, t) for s in samplers for n in steps for c in combinations for t in targets]
+        pool = [(s, n, c, t) for s in samplers for n in steps for c in combinations for t in targets
+                if only is None or combo_key(model, s, n, c) in only]
         for sampler, n, combination, target in rng.sample(pool, min(share, len(pool))):
             chosen.append(Check(f"{model}|{sampler}|{n}|{'+'.join(combination)}|{target:g}", model, sampler, n,
                                 tuple(combination), target))
@@ -72,19 +76,23 @@ def with_scripts(checks: list[Check], agent) -> list[Check]:
 
 
 def run_check(check: Check, weights: str = "random", model_paths: Optional[dict] = None,
-              timeout: float = 900.0) -> dict:
+              timeout: float = 900.0, max_runs: Optional[int] = None) -> dict:
     """Run one check's script with --benchmark on this worker's GPU; the script's JSON line.
 
     weights: 'real' (`model_paths[model]`), 'random' (full size, saved once) or 'tiny' (a CPU smoke
     run of the whole loop: its figures are not speed figures).
     """
+    from search.distributed import pin_from_env
     from tools.validate import saved_pipeline
 
+    pin_from_env()  # on a Dask worker: the script inherits the worker's cores and thread count
     if weights == "real":
         weights_dir = (model_paths or {})[check.model]
     else:
         weights_dir = str(saved_pipeline(check.model, "tiny" if weights == "tiny" else "full"))
     extra = ["--device", "cpu", "--runs", "2", "--max-runs", "2"] if weights == "tiny" else []
+    if max_runs and weights != "tiny":
+        extra = ["--max-runs", str(max_runs)]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "pipeline.py"
         script.write_text(check.source, encoding="utf-8")

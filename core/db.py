@@ -72,6 +72,7 @@ class Provenance(BaseModel):
     resolution: Optional[int] = None
     weights: Optional[str] = None  # 'real', 'random' (full size), 'tiny-random'
     source: Optional[str] = None
+    protocol_version: Optional[int] = None  # search/measure.py PROTOCOL_VERSION; None: before versions
 
     @property
     def strength(self) -> int:

@@ -6,7 +6,11 @@ worker that died, and run its task again elsewhere; we only decide what a task i
 Who does what:
 
 - A worker is one process pinned to one GPU (``CUDA_VISIBLE_DEVICES=i``, one thread, resource
-  ``GPU=1``), so sweeps never share a device and their timings stay comparable. It runs
+  ``GPU=1``), so sweeps never share a device, and to its own block of CPU cores with one intra-op
+  thread (``DIFFACCEL_CPUS``, ``OMP_NUM_THREADS=1``; see `pin_from_env`): the eager baseline is
+  bound by the host launching kernels, and four unpinned processes on one host, each with a thread
+  per core, slowed it from 0.70 s to 0.93-1.22 s (benchmarks/results/eager_noise_h200x4.md), which
+  inflated every graph speedup measured beside it. It runs
   ``work(item) -> record``: a picklable top-level function that loads its pipeline itself (see
   `keep_one`, which keeps one model per process) and returns the sweep record. Workers are given
   no database path: they never write.
@@ -19,8 +23,8 @@ Several hosts: start a scheduler on one host and one worker per GPU on every hos
 
     dask scheduler --port 8786
     for i in $(seq 0 7); do
-      CUDA_VISIBLE_DEVICES=$i dask worker tcp://HOST:8786 \\
-          --nworkers 1 --nthreads 1 --resources GPU=1 --memory-limit 0 &
+      CUDA_VISIBLE_DEVICES=$i DIFFACCEL_CPUS=$((i*8))-$((i*8+7)) OMP_NUM_THREADS=1 \\
+          dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1 --resources GPU=1 --memory-limit 0 &
     done
 
 Every host needs diffaccel importable (the same checkout or install) so that `work` unpickles.
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 import time
 import uuid
@@ -229,13 +234,15 @@ def local_cluster(workers: int):
     """
     from distributed import Nanny, Scheduler, SpecCluster
 
+    blocks = cpu_blocks(workers)
     spec = {
         f"gpu{index}": {
             "cls": Nanny,
             "options": {
                 "nthreads": 1,
                 "resources": {"GPU": 1},
-                "env": {"CUDA_VISIBLE_DEVICES": str(index)},
+                "env": {"CUDA_VISIBLE_DEVICES": str(index), CPUS_VARIABLE: blocks[index],
+                        CONCURRENT_VARIABLE: str(workers), **ONE_THREAD},
                 "memory_limit": 0,
                 "host": "127.0.0.1",  # one host: nothing leaves the machine
                 "silence_logs": logging.ERROR,
@@ -245,6 +252,49 @@ def local_cluster(workers: int):
     }
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}}
     return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
+
+
+CPUS_VARIABLE = "DIFFACCEL_CPUS"  # the cores a worker runs on, as "0-15" or "0,2,4"
+CONCURRENT_VARIABLE = "DIFFACCEL_CONCURRENT"  # how many workers share this host
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def cpu_blocks(count: int, cores: Optional[Iterable[int]] = None) -> list[str]:
+    """This process's CPU cores split into `count` disjoint contiguous blocks, as "first-last";
+    with fewer cores than blocks, blocks share cores round-robin."""
+    cores = sorted(os.sched_getaffinity(0) if cores is None else cores)
+    size = max(1, len(cores) // count)
+    blocks = [cores[(index * size) % len(cores):][:size] for index in range(count)]
+    return [str(block[0]) if len(block) == 1
+            else f"{block[0]}-{block[-1]}" if block == list(range(block[0], block[-1] + 1))
+            else ",".join(map(str, block)) for block in blocks]
+
+
+def parse_cpus(text: str) -> set[int]:
+    """ "0-3,8" -> {0, 1, 2, 3, 8}."""
+    cores: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        cores.update(range(int(first), int(last or first) + 1))
+    return cores
+
+
+def pin_from_env() -> Optional[dict]:
+    """Pin every thread of this process to the cores in ``DIFFACCEL_CPUS`` (children inherit it);
+    what the measurement ran on, for provenance, or None when the variable is unset (a process of
+    its own, as a user runs a script: nothing is changed)."""
+    text = os.environ.get(CPUS_VARIABLE)
+    if not text:
+        return None
+    cores = parse_cpus(text)
+    for thread in os.listdir("/proc/self/task"):  # sched_setaffinity(0) would pin only this thread
+        try:
+            os.sched_setaffinity(int(thread), cores)
+        except (ProcessLookupError, PermissionError):  # a thread that ended meanwhile
+            pass
+    return {"cpus": text, "cores": len(cores), "host_cores": os.cpu_count(),
+            "threads": os.environ.get("OMP_NUM_THREADS"),
+            "concurrent": int(os.environ.get(CONCURRENT_VARIABLE, "1"))}
 
 
 def cuda_device_count() -> int:

@@ -29,7 +29,7 @@ from core.task import (
     combination_label,
 )
 from search import accelerators as acc
-from search.measure import PROMPTS, median, provenance
+from search.measure import PROMPTS, PROTOCOL_VERSION, cpu_share, median, provenance
 from search.protocol import Contender, measure, timed
 
 
@@ -114,7 +114,7 @@ def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, 
             prompts=[prompt for prompt, _ in jobs], seeds=config.seeds,
             rounds=(config.min_rounds, config.max_rounds, config.tolerance),
             guidance_scale=guidance_scale(model), engines=config.engines,
-            seconds=time.perf_counter() - started, threads=_threads(config.device),
+            seconds=time.perf_counter() - started, cpu=cpu_share(),
         ),
     )
 
@@ -157,14 +157,6 @@ def time_one_image(pipe, model: str, sampler: str, steps: int) -> float:
     set_sampler(pipe, sampler)
     device = next(pipe.unet.parameters()).device.type
     return timed(partial(_generate, pipe, acc.plan(model, Settings()), steps), (PROMPTS[0], 0), device)[0]
-
-
-def _threads(device: str) -> Optional[int]:
-    if device.startswith("cuda"):
-        return None
-    import torch
-
-    return torch.get_num_threads()
 
 
 def search_one(model, sampler, steps, accelerators, config: SearchConfig,
@@ -232,14 +224,14 @@ def plan_grid(items: list[GridItem], data: db.Database, engines: Iterable[str], 
               force=False) -> GridPlan:
     """Which items this runner measures: its shard, minus what the database already has.
 
-    A sweep counts as done only when it was measured by the current protocol (it has intervals) on
-    every engine asked for: a refill re-measures the older figures rather than keeping them.
+    A sweep counts as done only when it was measured by the current protocol (`PROTOCOL_VERSION`)
+    on every engine asked for: a refill re-measures the older figures rather than keeping them.
     """
     index, total = shard
     mine = [item for position, item in enumerate(items) if position % total == index]
     result = GridPlan(todo=[], outside_shard=len(items) - len(mine))
     have = {s.combo_key for s in data.sweeps
-            if set(engines) <= set(s.engines()) and all(c.speedup_interval for c in s.candidates)}
+            if set(engines) <= set(s.engines()) and s.provenance.protocol_version == PROTOCOL_VERSION}
     for item in mine:
         key = db.combo_key(item.model, item.sampler, item.steps, item.accelerators)
         if key in have and not force:
@@ -288,8 +280,9 @@ def measure_item(item: GridItem, config: SearchConfig) -> tuple[float, db.Sweep]
 
     Runs in this process or on a Dask worker, where it must be a picklable top-level function.
     """
-    from search.distributed import keep_one
+    from search.distributed import keep_one, pin_from_env
 
+    pin_from_env()  # on a Dask worker: its own cores, before torch starts threads
     started = time.monotonic()
     pipes = keep_one((item.model, config.weights, config.model_path, config.dtype),
                      lambda: Pipelines.load(item.model, config))

@@ -17,6 +17,10 @@ PROMPTS = (
     "an isometric illustration of a tiny city on a floating island",
 )
 METRICS = ("ssim", "psnr")
+# Bumped when sweeps measured before would not be comparable with new ones; a refill re-measures
+# older versions. 1: intervals (search/protocol.py). 2: also each concurrent sweep on its own CPU
+# cores with one intra-op thread (search/distributed.py, `pin_from_env`).
+PROTOCOL_VERSION = 2
 LIBRARIES = ("torch", "diffusers", "transformers", "DeepCache", "tgate", "tomesd", "torchmetrics")
 
 
@@ -32,6 +36,18 @@ def device_name(device: str) -> str:
     return f"CPU ({platform.machine()}, {platform.processor() or 'unknown'})"
 
 
+def cpu_share() -> dict:
+    """The host share a measurement ran on: cores it may use, intra-op threads, sweeps at once."""
+    import os
+
+    import torch
+
+    from search.distributed import CONCURRENT_VARIABLE
+
+    return {"cores": len(os.sched_getaffinity(0)), "host_cores": os.cpu_count(),
+            "threads": torch.get_num_threads(), "concurrent": int(os.environ.get(CONCURRENT_VARIABLE, "1"))}
+
+
 def library_versions() -> dict:
     versions = {}
     for name in LIBRARIES:
@@ -44,7 +60,7 @@ def library_versions() -> dict:
 
 def provenance(*, device: str, dtype: str, resolution: int, weights: str, prompts, seeds,
                rounds: tuple, guidance_scale: float, engines, seconds: float,
-               threads: int | None = None) -> dict:
+               cpu: dict | None = None) -> dict:
     quality_note = (
         "real weights"
         if weights == "real"
@@ -60,6 +76,7 @@ def provenance(*, device: str, dtype: str, resolution: int, weights: str, prompt
         "seeds": list(seeds),
         "guidance_scale": guidance_scale,
         "engines": list(engines),
+        "protocol_version": PROTOCOL_VERSION,
         "protocol": (
             f"search/protocol.py: one untimed warm-up each, then {min_rounds} to {max_rounds} "
             f"interleaved rounds until the 95% interval is within {tolerance:.0%}"
@@ -71,6 +88,6 @@ def provenance(*, device: str, dtype: str, resolution: int, weights: str, prompt
         "sweep_seconds": round(seconds, 1),
         "measured_by": "agent search (search/engine.py)",
     }
-    if threads is not None:
-        record["cpu_threads"] = threads
+    if cpu is not None:
+        record["cpu"] = cpu
     return record

@@ -15,7 +15,15 @@ pytest.importorskip("distributed")
 import cloudpickle  # noqa: E402  (a dependency of distributed)
 
 from core import db  # noqa: E402
-from search.distributed import in_model_order, keep_one, local_cluster, run_on_cluster  # noqa: E402
+from search.distributed import (  # noqa: E402
+    cpu_blocks,
+    in_model_order,
+    keep_one,
+    local_cluster,
+    parse_cpus,
+    pin_from_env,
+    run_on_cluster,
+)
 from search.engine import GridItem  # noqa: E402
 
 # Workers cannot import this test module by name: ship its functions by value.
@@ -42,6 +50,12 @@ def sweep_record(item: GridItem, **extra) -> dict:
 
 def work_quickly(item):
     return sweep_record(item, started=time.monotonic())
+
+
+def work_pinned(item):
+    share = pin_from_env()
+    return sweep_record(item, share=share, cores=sorted(os.sched_getaffinity(0)),
+                        omp=os.environ.get("OMP_NUM_THREADS"))
 
 
 def work_dying_once(item, markers: str):
@@ -186,3 +200,28 @@ def _bind(work, markers: Path):
     from functools import partial
 
     return partial(work, markers=str(markers))
+
+
+def test_each_worker_measures_on_its_own_cores_with_one_thread():
+    """Host-bound eager timings slow down when processes share cores (eager_noise_h200x4.md)."""
+    seen, on_result = recorder()
+    run_on_cluster(grid(4), work_pinned, on_result, gpus=2)
+    by_worker = {record["worker_pid"]: record for _, record, _ in seen}
+    cores = [frozenset(record["cores"]) for record in by_worker.values()]
+    assert all(record["omp"] == "1" and record["share"]["concurrent"] == 2 for record in by_worker.values())
+    assert all(set(record["cores"]) == parse_cpus(record["share"]["cpus"]) for record in by_worker.values())
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert len(cores) == 2 and not cores[0] & cores[1]
+
+
+def test_cpu_blocks_split_the_cores_and_parse_back():
+    assert cpu_blocks(4, range(64)) == ["0-15", "16-31", "32-47", "48-63"]
+    assert cpu_blocks(3, [0, 2, 4, 6, 8, 10]) == ["0,2", "4,6", "8,10"]
+    assert cpu_blocks(4, [0, 1]) == ["0", "1", "0", "1"]  # more workers than cores: shared
+    assert parse_cpus("0-3,8") == {0, 1, 2, 3, 8} and parse_cpus(cpu_blocks(1)[0]) == os.sched_getaffinity(0)
+
+
+def test_a_process_of_its_own_is_not_pinned(monkeypatch):
+    monkeypatch.delenv("DIFFACCEL_CPUS", raising=False)
+    before = os.sched_getaffinity(0)
+    assert pin_from_env() is None and os.sched_getaffinity(0) == before

@@ -12,6 +12,7 @@ from core.settings import DeepCacheParams, Settings  # noqa: E402
 from search import accelerators as acc  # noqa: E402
 from core import db  # noqa: E402
 from search.engine import GridItem, Pipelines, SearchConfig, grid_items, parse_shard, plan_grid, search_one  # noqa: E402
+from search.measure import PROTOCOL_VERSION  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +94,14 @@ def test_grid_shards_and_resume():
                              speedup_interval=(1.9, 2.1), quality={"ssim": 0.9, "psnr": 30})
     data.sweeps.append(db.Sweep(model=done.model, sampler=done.sampler, steps=done.steps,
                                 accelerators=list(done.accelerators), baseline_latency_s=1.0,
-                                candidates=[candidate], provenance={}))
+                                candidates=[candidate], provenance={"protocol_version": PROTOCOL_VERSION}))
     resumed = plan_grid(items, data, ("eager",))
     assert resumed.skipped == 1 and done not in resumed.todo
     assert done in plan_grid(items, data, ("eager", "graph")).todo  # the other engine is missing
     assert done in plan_grid(items, data, ("eager",), force=True).todo
-    data.sweeps[0].candidates[0].speedup_interval = None  # measured by the old protocol: refilled
-    assert done in plan_grid(items, data, ("eager",)).todo
+    for older in (PROTOCOL_VERSION - 1, None):  # measured by an older protocol: refilled
+        data.sweeps[0].provenance.protocol_version = older
+        assert done in plan_grid(items, data, ("eager",)).todo
     with pytest.raises(ValueError):
         parse_shard("3/3")
 

@@ -18,6 +18,15 @@ def test_sampling_is_seeded_and_stratified_by_model():
     assert verify.sample(10, seed=4) != first
 
 
+def test_sampling_can_keep_to_the_refilled_sweeps():
+    from core.db import combo_key
+
+    only = {combo_key("SD1.5", "DDIM", 25, ("DeepCache",)), combo_key("SDXL", "UniPC", 20, ("ToMe", "DeepCache"))}
+    checks = verify.sample(12, seed=1, only=only)
+    assert {combo_key(c.model, c.sampler, c.steps, c.accelerators) for c in checks} == only
+    assert not [c for c in checks if c.model == "SD2.1"]  # nothing of it was refilled
+
+
 def check(target, status, claimed):
     claim = {"engine": "graph", "status": status, "match": "exact", "measured": {"speedup": claimed}}
     return verify.Check("id", "SD1.5", "DDIM", 25, ("DeepCache",), target, "", claim)
