@@ -109,11 +109,15 @@ def run_check(check: Check, weights: str = "random", model_paths: Optional[dict]
 def judge(check: Check, measured: dict) -> dict:
     """One result row: the claim, what the script measured, and the verdict."""
     claim = check.claim or {}
-    claimed = (claim.get("measured") or {}).get("speedup")
+    claimed_figures = claim.get("measured") or {}
+    claimed = claimed_figures.get("speedup")
+    # Both latencies on both sides: a ratio off by a factor shows which of the two moved.
     row = {"id": check.id, "task": check.label(), "model": check.model, "target": check.target,
            "engine": claim.get("engine"), "claim": claim.get("status"), "claimed_speedup": claimed,
-           **{k: measured.get(k) for k in ("speedup", "speedup_interval", "ssim", "psnr", "rounds",
-                                            "first_call_s", "error")}}
+           "claimed_baseline_latency_s": claimed_figures.get("baseline_latency_s"),
+           "claimed_latency_s": claimed_figures.get("latency_s"),
+           **{k: measured.get(k) for k in ("speedup", "speedup_interval", "baseline_latency_s", "latency_s",
+                                            "ssim", "psnr", "rounds", "first_call_s", "error")}}
     speedup = measured.get("speedup")
     reached = speedup is not None and speedup >= (1 - TARGET_TOLERANCE) * check.target
     if measured.get("error"):

@@ -2,7 +2,7 @@
 
     python benchmarks/db_report.py [path]
 
-Only sweeps measured by the current protocol (search/protocol.py: intervals, both engines) are
+Only sweeps measured with intervals (search/protocol.py, both engines) are
 tabulated; how many older sweeps remain is said. Per model and combination: the unaccelerated eager
 latency, and on each engine the fastest measured speedup with its 95% interval, and the setting
 picked for 2x with its quality.
@@ -35,11 +35,11 @@ def main(path=None):
     current = [s for s in data.sweeps if all(c.speedup_interval for c in s.candidates)]
     older = len(data.sweeps) - len(current)
     if not current:
-        print(f"no sweep measured by the current protocol ({older} older sweeps)")
+        print(f"no sweep measured with intervals ({older} older sweeps)")
         return
     source = current[0].provenance
     minutes = sum(s.provenance.model_dump().get("sweep_seconds", 0) for s in current) / 60
-    print(f"{len(current)} sweeps by the current protocol ({older} older ones not tabulated); {source.device}, "
+    print(f"{len(current)} sweeps with intervals ({older} older ones not tabulated); {source.device}, "
           f"{source.dtype}, {source.weights} weights, {len(source.model_dump()['prompts'])} prompts, "
           f"{source.model_dump()['protocol']}; {minutes:.1f} GPU-minutes of sweeps")
     print()

@@ -269,7 +269,9 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
     return result
 
 
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -284,6 +286,34 @@ class Contender:
     generate: Callable[[Any], Any]
     enter: Callable[[], None] = lambda: None
     exit: Callable[[], None] = lambda: None
+
+
+TIMING_LOCK_VARIABLE = "DIFFACCEL_TIMING_LOCK"
+_held = [0]  # how deep this process is inside `exclusive_timing` (a second flock would wait on itself)
+
+
+@contextmanager
+def exclusive_timing():
+    """Hold the host's timing lock (a file named by ``DIFFACCEL_TIMING_LOCK``) for the block; no-op
+    without the variable. Re-entrant within one process."""
+    path = os.environ.get(TIMING_LOCK_VARIABLE)
+    if not path or _held[0]:
+        _held[0] += 1
+        try:
+            yield
+        finally:
+            _held[0] -= 1
+        return
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _held[0] += 1
+        try:
+            yield
+        finally:
+            _held[0] -= 1
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def synchronize(device: str) -> None:
@@ -306,16 +336,17 @@ def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_
             max_rounds: int = 10, tolerance: float = 0.03) -> list:
     """Time every contender against the baseline by the protocol above; one result dict each:
     speedup, speedup_interval, ratios, latencies, first_call_s, quality."""
-    timed(baseline.generate, jobs[0], device)  # the baseline's warm-up
-    references = [baseline.generate(job) for job in jobs]
-    results = []
-    for contender in contenders:
-        contender.enter()
-        try:
-            results.append(_measure_one(baseline, contender, jobs, references, device, min_rounds,
-                                        max_rounds, tolerance))
-        finally:
-            contender.exit()
+    with exclusive_timing():
+        timed(baseline.generate, jobs[0], device)  # the baseline's warm-up
+        references = [baseline.generate(job) for job in jobs]
+        results = []
+        for contender in contenders:
+            contender.enter()
+            try:
+                results.append(_measure_one(baseline, contender, jobs, references, device, min_rounds,
+                                            max_rounds, tolerance))
+            finally:
+                contender.exit()
     return results
 
 

@@ -9,8 +9,11 @@ Who does what:
   ``GPU=1``), so sweeps never share a device, and to its own block of CPU cores with one intra-op
   thread (``DIFFACCEL_CPUS``, ``OMP_NUM_THREADS=1``; see `pin_from_env`): the eager baseline is
   bound by the host launching kernels, and four unpinned processes on one host, each with a thread
-  per core, slowed it from 0.70 s to 0.93-1.22 s (benchmarks/results/eager_noise_h200x4.md), which
-  inflated every graph speedup measured beside it. It runs
+  per core, slowed it from 0.70 s to 0.93-1.22 s (benchmarks/results/eager_baseline.md), which
+  inflated every graph speedup measured beside it. Pinning was not enough (0.77-1.15 s with two
+  pinned processes), so workers of one host also take turns to measure (``DIFFACCEL_TIMING_LOCK``,
+  see search/protocol.py): GPUs of one host overlap loading pipelines, not measuring; several
+  hosts measure in parallel. It runs
   ``work(item) -> record``: a picklable top-level function that loads its pipeline itself (see
   `keep_one`, which keeps one model per process) and returns the sweep record. Workers are given
   no database path: they never write.
@@ -24,6 +27,7 @@ Several hosts: start a scheduler on one host and one worker per GPU on every hos
     dask scheduler --port 8786
     for i in $(seq 0 7); do
       CUDA_VISIBLE_DEVICES=$i DIFFACCEL_CPUS=$((i*8))-$((i*8+7)) OMP_NUM_THREADS=1 \\
+      DIFFACCEL_TIMING_LOCK=/tmp/diffaccel-timing.lock \\
           dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1 --resources GPU=1 --memory-limit 0 &
     done
 
@@ -44,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from core.errors import DiffaccelError, MissingDependency
+from search.protocol import TIMING_LOCK_VARIABLE
 
 WORKER_START_TIMEOUT_S = 120
 
@@ -242,7 +247,8 @@ def local_cluster(workers: int):
                 "nthreads": 1,
                 "resources": {"GPU": 1},
                 "env": {"CUDA_VISIBLE_DEVICES": str(index), CPUS_VARIABLE: blocks[index],
-                        CONCURRENT_VARIABLE: str(workers), **ONE_THREAD},
+                        CONCURRENT_VARIABLE: str(workers), TIMING_LOCK_VARIABLE: host_timing_lock(),
+                        **ONE_THREAD},
                 "memory_limit": 0,
                 "host": "127.0.0.1",  # one host: nothing leaves the machine
                 "silence_logs": logging.ERROR,
@@ -257,6 +263,13 @@ def local_cluster(workers: int):
 CPUS_VARIABLE = "DIFFACCEL_CPUS"  # the cores a worker runs on, as "0-15" or "0,2,4"
 CONCURRENT_VARIABLE = "DIFFACCEL_CONCURRENT"  # how many workers share this host
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def host_timing_lock() -> str:
+    """One lock file per host (not per cluster), so two grid runs on one host take turns too."""
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), "diffaccel-timing.lock")
 
 
 def cpu_blocks(count: int, cores: Optional[Iterable[int]] = None) -> list[str]:

@@ -19,8 +19,9 @@ PROMPTS = (
 METRICS = ("ssim", "psnr")
 # Bumped when sweeps measured before would not be comparable with new ones; a refill re-measures
 # older versions. 1: intervals (search/protocol.py). 2: also each concurrent sweep on its own CPU
-# cores with one intra-op thread (search/distributed.py, `pin_from_env`).
-PROTOCOL_VERSION = 2
+# cores with one intra-op thread (search/distributed.py, `pin_from_env`). 3: also one process
+# measures at a time on a host (search/protocol.py, `exclusive_timing`).
+PROTOCOL_VERSION = 3
 LIBRARIES = ("torch", "diffusers", "transformers", "DeepCache", "tgate", "tomesd", "torchmetrics")
 
 
@@ -43,9 +44,11 @@ def cpu_share() -> dict:
     import torch
 
     from search.distributed import CONCURRENT_VARIABLE
+    from search.protocol import TIMING_LOCK_VARIABLE
 
     return {"cores": len(os.sched_getaffinity(0)), "host_cores": os.cpu_count(),
-            "threads": torch.get_num_threads(), "concurrent": int(os.environ.get(CONCURRENT_VARIABLE, "1"))}
+            "threads": torch.get_num_threads(), "concurrent": int(os.environ.get(CONCURRENT_VARIABLE, "1")),
+            "timing": "one process at a time" if os.environ.get(TIMING_LOCK_VARIABLE) else "this process alone"}
 
 
 def library_versions() -> dict:

@@ -55,7 +55,7 @@ def work_quickly(item):
 def work_pinned(item):
     share = pin_from_env()
     return sweep_record(item, share=share, cores=sorted(os.sched_getaffinity(0)),
-                        omp=os.environ.get("OMP_NUM_THREADS"))
+                        omp=os.environ.get("OMP_NUM_THREADS"), lock=os.environ.get("DIFFACCEL_TIMING_LOCK"))
 
 
 def work_dying_once(item, markers: str):
@@ -203,13 +203,14 @@ def _bind(work, markers: Path):
 
 
 def test_each_worker_measures_on_its_own_cores_with_one_thread():
-    """Host-bound eager timings slow down when processes share cores (eager_noise_h200x4.md)."""
+    """Host-bound eager timings slow down when processes share cores (benchmarks/results/eager_baseline.md)."""
     seen, on_result = recorder()
     run_on_cluster(grid(4), work_pinned, on_result, gpus=2)
     by_worker = {record["worker_pid"]: record for _, record, _ in seen}
     cores = [frozenset(record["cores"]) for record in by_worker.values()]
     assert all(record["omp"] == "1" and record["share"]["concurrent"] == 2 for record in by_worker.values())
     assert all(set(record["cores"]) == parse_cpus(record["share"]["cpus"]) for record in by_worker.values())
+    assert len({record["lock"] for record in by_worker.values()} - {None}) == 1  # one lock for the host
     if len(os.sched_getaffinity(0)) >= 2:
         assert len(cores) == 2 and not cores[0] & cores[1]
 

@@ -37,6 +37,8 @@ def test_judging_a_claim_against_what_the_script_measured():
     assert verify.judge(check(2.0, "ok", 2.5), {"speedup": 1.9})["verdict"] == "missed"
     assert verify.judge(check(4.0, "infeasible", 3.0), {"speedup": 3.1})["verdict"] == "honestly infeasible"
     assert verify.judge(check(2.0, "ok", 2.5), {"error": "exit 1: boom"})["verdict"] == "script failed"
+    row = verify.judge(check(2.0, "ok", 2.5), {"speedup": 2.0, "baseline_latency_s": 0.8, "latency_s": 0.4})
+    assert (row["baseline_latency_s"], row["latency_s"], row["ratio"]) == (0.8, 0.4, 0.8)
     rows = [verify.judge(check(2.0, "ok", 2.5), {"speedup": s, "ssim": 0.99}) for s in (2.5, 2.0, 1.0)]
     summary = verify.summary(rows)
     assert summary["feasible_claims"] == 3 and summary["reached"] == 2 and summary["pass_rate"] == 0.667

@@ -1,0 +1,74 @@
+"""Why do sweeps measure a slower eager baseline than generated scripts (verify: script/database 0.74)?
+
+In one process: the pipeline the sweep builds, its deepcopy (the sweep's baseline), and the same
+weights loaded from disk (the script's baseline), timed interleaved; then a graph DeepCache contender
+against each. One JSON line per pipeline with its median seconds. With
+DIFFACCEL_TIMING_LOCK set, processes sharing the host take turns for each round.
+
+    python benchmarks/baseline_probe.py [--model SD1.5] [--sampler DPM-Solver++] [--runs 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+from functools import partial
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="SD1.5")
+    parser.add_argument("--sampler", default="DPM-Solver++")
+    parser.add_argument("--runs", type=int, default=6)
+    args = parser.parse_args()
+
+    from search.distributed import pin_from_env
+
+    share = pin_from_env()
+    import torch
+
+    from core.settings import DeepCacheParams, Settings
+    from search import accelerators as acc
+    from search.engine import _generate
+    from search.pipelines import load, set_sampler
+    from search.protocol import exclusive_timing, timed
+    from tools.validate import saved_pipeline
+
+    built = load(args.model, "random", None, "cuda", torch.float16)
+    pipes = {"built": built, "deepcopy": copy.deepcopy(built),
+             "from_disk": load(args.model, "real", str(saved_pipeline(args.model, "full")), "cuda", torch.float16)}
+    for pipe in pipes.values():
+        set_sampler(pipe, args.sampler)
+    plain = acc.plan(args.model, Settings())
+    job = ("a photograph of an astronaut riding a horse", 0)
+    call = {name: partial(_generate, pipe, plain, 25) for name, pipe in pipes.items()}
+    times: dict = {name: [] for name in pipes}
+    for name in call:
+        timed(call[name], job, "cuda")  # warm-up
+    for _ in range(args.runs):
+        with exclusive_timing():  # a no-op unless DIFFACCEL_TIMING_LOCK names a lock file
+            for name in call:
+                times[name].append(timed(call[name], job, "cuda")[0])
+    dc = acc.plan(args.model, Settings(deepcache=DeepCacheParams(cache_interval=3, cache_branch_id=0)))
+    undo = acc.apply(built, dc, engine="graph")
+    graph = partial(_generate, built, dc, 25)
+    timed(graph, job, "cuda")
+    times.update({"graph_dc3": [], "deepcopy_after": [], "from_disk_after": []})
+    for _ in range(args.runs):
+        with exclusive_timing():
+            times["graph_dc3"].append(timed(graph, job, "cuda")[0])
+            times["deepcopy_after"].append(timed(call["deepcopy"], job, "cuda")[0])
+            times["from_disk_after"].append(timed(call["from_disk"], job, "cuda")[0])
+    undo()
+    print(json.dumps({"share": share, **{name: {"median_s": round(statistics.median(t), 4),
+                                               "all": [round(x, 3) for x in t]} for name, t in times.items()}}))
+
+
+if __name__ == "__main__":
+    main()
