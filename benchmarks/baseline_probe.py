@@ -11,6 +11,7 @@ DIFFACCEL_TIMING_LOCK set, processes sharing the host take turns for each round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -26,6 +27,9 @@ def main() -> None:
     parser.add_argument("--model", default="SD1.5")
     parser.add_argument("--sampler", default="DPM-Solver++")
     parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--whole-lock", action="store_true",
+                        help="hold DIFFACCEL_TIMING_LOCK for all the timing, as search/protocol.py's measure does")
+    parser.add_argument("--no-disk", action="store_true", help="skip the pipeline loaded from disk")
     args = parser.parse_args()
 
     from search.distributed import pin_from_env
@@ -33,16 +37,28 @@ def main() -> None:
     share = pin_from_env()
     import torch
 
-    from core.settings import DeepCacheParams, Settings
-    from search import accelerators as acc
-    from search.engine import _generate
-    from search.pipelines import load, set_sampler
-    from search.protocol import exclusive_timing, timed
+    from search.pipelines import load
+    from search.protocol import exclusive_timing
     from tools.validate import saved_pipeline
 
     built = load(args.model, "random", None, "cuda", torch.float16)
-    pipes = {"built": built, "deepcopy": copy.deepcopy(built),
-             "from_disk": load(args.model, "real", str(saved_pipeline(args.model, "full")), "cuda", torch.float16)}
+    pipes = {"built": built, "deepcopy": copy.deepcopy(built)}
+    if not args.no_disk:
+        pipes["from_disk"] = load(args.model, "real", str(saved_pipeline(args.model, "full")), "cuda", torch.float16)
+    with exclusive_timing() if args.whole_lock else contextlib.nullcontext():
+        times = timings(args, pipes, built)
+    print(json.dumps({"share": share, "whole_lock": args.whole_lock,
+                      **{name: {"median_s": round(statistics.median(t), 4), "all": [round(x, 3) for x in t]}
+                         for name, t in times.items()}}))
+
+
+def timings(args, pipes: dict, built) -> dict:
+    from core.settings import DeepCacheParams, Settings
+    from search import accelerators as acc
+    from search.engine import _generate
+    from search.pipelines import set_sampler
+    from search.protocol import exclusive_timing, timed
+
     for pipe in pipes.values():
         set_sampler(pipe, args.sampler)
     plain = acc.plan(args.model, Settings())
@@ -59,15 +75,14 @@ def main() -> None:
     undo = acc.apply(built, dc, engine="graph")
     graph = partial(_generate, built, dc, 25)
     timed(graph, job, "cuda")
-    times.update({"graph_dc3": [], "deepcopy_after": [], "from_disk_after": []})
+    after = {"graph_dc3": graph, **{f"{name}_after": call[name] for name in ("deepcopy", "from_disk") if name in call}}
+    times.update({name: [] for name in after})
     for _ in range(args.runs):
         with exclusive_timing():
-            times["graph_dc3"].append(timed(graph, job, "cuda")[0])
-            times["deepcopy_after"].append(timed(call["deepcopy"], job, "cuda")[0])
-            times["from_disk_after"].append(timed(call["from_disk"], job, "cuda")[0])
+            for name, run in after.items():
+                times[name].append(timed(run, job, "cuda")[0])
     undo()
-    print(json.dumps({"share": share, **{name: {"median_s": round(statistics.median(t), 4),
-                                               "all": [round(x, 3) for x in t]} for name, t in times.items()}}))
+    return times
 
 
 if __name__ == "__main__":
