@@ -6,6 +6,7 @@ graph: ToMe(ratio=0.3, max_downsample=1, sx=2, sy=2); 3.00x (95% interval 2.55-3
 Measured on: device NVIDIA H200, dtype float16, resolution 512, weights random, date 2026-11-27T21:19:45Z
 Quality from random weights is only a proxy; the speed figures are real.
 Warning: parameters come from the nearest measured entry: 25 steps instead of 20
+Warning: measured before protocol 3 (a host to itself), so the speedup may be overstated: check it with the scripts --benchmark
 Model: stable-diffusion-v1-5/stable-diffusion-v1-5 (the copy diffusers' documentation uses since runwayml/stable-diffusion-v1-5 was removed in 2024).
 Measured figures hold at the native 512 px; --height/--width change them.
 Requires: torch>=2.1, diffusers==0.42.1, transformers==5.24.0, accelerate>=0.30, DeepCache==0.1.1, tgate==1.0.0, tomesd==0.1.3, torchmetrics==1.9.0.

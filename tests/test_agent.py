@@ -67,3 +67,23 @@ def test_a_live_search_over_its_budget_is_refused_with_the_command(tmp_path):
     outcome = Agent(db_path=str(db_path), live_search="always", search_budget_s=0.01).run(TASK)
     assert outcome.live_search is None
     assert any("over the 0 s budget" in note and "agent search --model SD1.5" in note for note in outcome.notes)
+
+
+def test_figures_from_before_the_current_protocol_carry_a_warning():
+    """Sweeps timed beside other sweeps overstated speedups (benchmarks/results/eager_baseline.md)."""
+    from core import db
+    from search.measure import PROTOCOL_VERSION
+    from tests.test_db import make_sweep
+    from tools.lookup import resolve
+
+    task = Task(model="SD1.5", sampler="DDIM", steps=25, accelerators=["DeepCache"], speedup=2.0)
+
+    def warnings_for(version):
+        sweep = make_sweep(device="NVIDIA H200", weights="random", intervals=[(1.5, 1.7), (2.2, 2.6), (3.0, 3.6)])
+        sweep.provenance.protocol_version = version
+        data = db.Database()
+        db.store_sweep(data, sweep, [2.0])
+        return [w for w in resolve(task, data).warnings if "before protocol" in w]
+
+    assert warnings_for(PROTOCOL_VERSION) == []
+    assert len(warnings_for(PROTOCOL_VERSION - 1)) == 1 and len(warnings_for(None)) == 1

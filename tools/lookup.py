@@ -16,6 +16,7 @@ from core.errors import UnsupportedRequest
 from core.pareto import pick
 from core.settings import DeepCacheParams, Settings, TGateParams, ToMeParams, default_tome_max_downsample
 from core.task import DEFAULT_MODEL, DEFAULT_SAMPLER, DEFAULT_SPEEDUP, ENGINES, MAX_STEPS, Task, default_steps
+from search.measure import PROTOCOL_VERSION
 
 
 @dataclass
@@ -204,6 +205,11 @@ def _warn_about(choice: Choice, task: Task, warnings: list[str]) -> None:
             f"speedup is unknown. Measure them with: {search_command(task)}")
     elif found.match == "nearest":
         warnings.append(f"parameters come from the {found.note()}")
+    source = found.entry.provenance if found.entry is not None else None
+    if source is not None and source.strength > 0 and source.protocol_version != PROTOCOL_VERSION:
+        warnings.append(  # why: benchmarks/results/eager_baseline.md
+            f"measured before protocol {PROTOCOL_VERSION} (a host to itself), so the speedup may be "
+            "overstated: check it with the script's --benchmark")
     if found.entry is not None and not found.entry.feasible:
         best = found.entry.measured.speedup if found.entry.measured else None
         reach = f"the fastest measured setting reaches {best:.2f}x, which this script uses" if best else \
