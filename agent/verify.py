@@ -82,10 +82,12 @@ def run_check(check: Check, weights: str = "random", model_paths: Optional[dict]
     weights: 'real' (`model_paths[model]`), 'random' (full size, saved once) or 'tiny' (a CPU smoke
     run of the whole loop: its figures are not speed figures).
     """
-    from search.distributed import pin_from_env
+    from search.distributed import CONCURRENT_VARIABLE, pin_from_env
     from tools.validate import saved_pipeline
 
     pin_from_env()  # on a Dask worker: the script inherits the worker's cores and thread count
+    # ... and its host lock: it may wait for every other worker's measurement before its own.
+    timeout *= int(os.environ.get(CONCURRENT_VARIABLE, "1"))
     if weights == "real":
         weights_dir = (model_paths or {})[check.model]
     else:

@@ -2,10 +2,12 @@
 
 In one process: the pipeline the sweep builds, its deepcopy (the sweep's baseline), and the same
 weights loaded from disk (the script's baseline), timed interleaved; then a graph DeepCache contender
-against each. One JSON line per pipeline with its median seconds. With
-DIFFACCEL_TIMING_LOCK set, processes sharing the host take turns for each round.
+against each. One JSON line per pipeline with its median seconds. With DIFFACCEL_TIMING_LOCK set,
+processes sharing the host take turns for each round, or, with --whole-lock, for all their timing
+(as search/protocol.py's `measure` does; benchmarks/gpu_lock_check.sh runs that check).
 
     python benchmarks/baseline_probe.py [--model SD1.5] [--sampler DPM-Solver++] [--runs 6]
+                                        [--whole-lock] [--no-disk]
 """
 
 from __future__ import annotations

@@ -271,6 +271,7 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
 
 
 import os
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -290,31 +291,58 @@ class Contender:
 
 
 TIMING_LOCK_VARIABLE = "DIFFACCEL_TIMING_LOCK"
-_held = [0]  # how deep this process is inside `exclusive_timing` (a second flock would wait on itself)
+_depth = threading.local()  # how deep this thread is inside `exclusive_timing`
+
+
+def held() -> int:
+    return getattr(_depth, "value", 0)
 
 
 @contextmanager
 def exclusive_timing():
     """Hold the host's timing lock (a file named by ``DIFFACCEL_TIMING_LOCK``) for the block; no-op
-    without the variable. Re-entrant within one process."""
+    without the variable. Re-entrant within a thread (a second flock would wait on itself); two
+    threads of one process take turns like two processes."""
     path = os.environ.get(TIMING_LOCK_VARIABLE)
-    if not path or _held[0]:
-        _held[0] += 1
+    if not path or held():
+        _depth.value = held() + 1
         try:
             yield
         finally:
-            _held[0] -= 1
+            _depth.value -= 1
         return
     import fcntl
 
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        _held[0] += 1
+    descriptor = _open_lock(path)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        _depth.value = 1
         try:
             yield
         finally:
-            _held[0] -= 1
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _depth.value = 0
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
+def _open_lock(path: str) -> int:
+    """A descriptor of the lock file, created readable and writable by every user of the host (flock
+    needs only read access, and another user's file in /tmp cannot be opened with O_CREAT)."""
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        pass
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise RuntimeError(f"cannot open the timing lock {path} ({error.strerror}): point "
+                           f"{TIMING_LOCK_VARIABLE} at a file every measuring process can read") from None
+    try:
+        os.fchmod(descriptor, 0o666)  # past the umask; fails harmlessly on another user's file
+    except OSError:
+        pass
+    return descriptor
 
 
 def synchronize(device: str) -> None:

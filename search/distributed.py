@@ -8,8 +8,8 @@ Who does what:
 - A worker is one process pinned to one GPU (``CUDA_VISIBLE_DEVICES=i``, one thread, resource
   ``GPU=1``), so sweeps never share a device, and to its own block of CPU cores with one intra-op
   thread (``DIFFACCEL_CPUS``, ``OMP_NUM_THREADS=1``; see `pin_from_env`): the eager baseline is
-  bound by the host launching kernels, and four unpinned processes on one host, each with a thread
-  per core, slowed it from 0.70 s to 0.93-1.22 s (benchmarks/results/eager_baseline.md), which
+  bound by the host launching kernels, and four plain processes on one host (torch's default
+  threads) slowed it from 0.70 s to 0.93-1.22 s (benchmarks/results/eager_baseline.md), which
   inflated every graph speedup measured beside it. Pinning was not enough (0.77-1.15 s with two
   pinned processes), so workers of one host also take turns to measure (``DIFFACCEL_TIMING_LOCK``,
   see search/protocol.py): GPUs of one host overlap loading pipelines, not measuring; several
@@ -27,7 +27,7 @@ Several hosts: start a scheduler on one host and one worker per GPU on every hos
     dask scheduler --port 8786
     for i in $(seq 0 7); do
       CUDA_VISIBLE_DEVICES=$i DIFFACCEL_CPUS=$((i*8))-$((i*8+7)) OMP_NUM_THREADS=1 \\
-      DIFFACCEL_TIMING_LOCK=/tmp/diffaccel-timing.lock \\
+      DIFFACCEL_CONCURRENT=8 DIFFACCEL_TIMING_LOCK=/tmp/diffaccel-timing.lock \\
           dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1 --resources GPU=1 --memory-limit 0 &
     done
 
@@ -266,7 +266,8 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def host_timing_lock() -> str:
-    """One lock file per host (not per cluster), so two grid runs on one host take turns too."""
+    """One lock file per host (not per cluster), so two grid runs on one host take turns too; every
+    search measurement takes it (search/engine.py `sweep`) unless DIFFACCEL_TIMING_LOCK names another."""
     import tempfile
 
     return os.path.join(tempfile.gettempdir(), "diffaccel-timing.lock")
@@ -275,12 +276,18 @@ def host_timing_lock() -> str:
 def cpu_blocks(count: int, cores: Optional[Iterable[int]] = None) -> list[str]:
     """This process's CPU cores split into `count` disjoint contiguous blocks, as "first-last";
     with fewer cores than blocks, blocks share cores round-robin."""
-    cores = sorted(os.sched_getaffinity(0) if cores is None else cores)
+    cores = sorted(usable_cores() if cores is None else cores)
     size = max(1, len(cores) // count)
     blocks = [cores[(index * size) % len(cores):][:size] for index in range(count)]
     return [str(block[0]) if len(block) == 1
             else f"{block[0]}-{block[-1]}" if block == list(range(block[0], block[-1] + 1))
             else ",".join(map(str, block)) for block in blocks]
+
+
+def usable_cores() -> set[int]:
+    """The cores this process may run on (all of them where the OS does not say: macOS, Windows)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return set(affinity(0)) if affinity else set(range(os.cpu_count() or 1))
 
 
 def parse_cpus(text: str) -> set[int]:
@@ -297,9 +304,12 @@ def pin_from_env() -> Optional[dict]:
     what the measurement ran on, for provenance, or None when the variable is unset (a process of
     its own, as a user runs a script: nothing is changed)."""
     text = os.environ.get(CPUS_VARIABLE)
-    if not text:
+    if not text or not hasattr(os, "sched_setaffinity"):
         return None
-    cores = parse_cpus(text)
+    cores = parse_cpus(text) & usable_cores()
+    if not cores:
+        raise DiffaccelError(f"{CPUS_VARIABLE}={text} names no core this process may use "
+                             f"({len(usable_cores())} usable): give a range such as 0-7")
     for thread in os.listdir("/proc/self/task"):  # sched_setaffinity(0) would pin only this thread
         try:
             os.sched_setaffinity(int(thread), cores)

@@ -10,6 +10,7 @@ way this process alone writes the database.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,8 +30,9 @@ from core.task import (
     combination_label,
 )
 from search import accelerators as acc
+from search.distributed import host_timing_lock
 from search.measure import PROMPTS, PROTOCOL_VERSION, cpu_share, median, provenance
-from search.protocol import Contender, measure, timed
+from search.protocol import TIMING_LOCK_VARIABLE, Contender, exclusive_timing, measure, timed
 
 
 @dataclass
@@ -89,11 +91,16 @@ def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, 
     settings = (config.candidates or acc.candidates)(accelerators, model, steps)
     jobs = [(prompt, seed) for prompt in PROMPTS[: config.prompts] for seed in config.seeds]
     configurations = [(engine, acc.plan(model, s)) for engine in config.engines for s in settings]
-    started = time.perf_counter()
     baseline = Contender("baseline", partial(_generate, pipes.baseline, acc.plan(model, Settings()), steps))
     contenders = [_contender(pipes.work, engine, plan, steps) for engine, plan in configurations]
-    results = measure(baseline, contenders, jobs, config.device, config.min_rounds, config.max_rounds,
-                      config.tolerance)
+    # Every search measurement takes turns with the others on this host (search/protocol.py), and
+    # its seconds start once it has the host: waiting is not measuring.
+    os.environ.setdefault(TIMING_LOCK_VARIABLE, host_timing_lock())
+    with exclusive_timing():
+        started = time.perf_counter()
+        results = measure(baseline, contenders, jobs, config.device, config.min_rounds, config.max_rounds,
+                          config.tolerance)
+        seconds = time.perf_counter() - started
     candidates = [
         db.Candidate(
             params=plan.settings, engine=engine, speedup=result["speedup"],
@@ -114,7 +121,7 @@ def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, 
             prompts=[prompt for prompt, _ in jobs], seeds=config.seeds,
             rounds=(config.min_rounds, config.max_rounds, config.tolerance),
             guidance_scale=guidance_scale(model), engines=config.engines,
-            seconds=time.perf_counter() - started, cpu=cpu_share(),
+            seconds=seconds, cpu=cpu_share(),
         ),
     )
 

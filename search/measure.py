@@ -43,10 +43,10 @@ def cpu_share() -> dict:
 
     import torch
 
-    from search.distributed import CONCURRENT_VARIABLE
+    from search.distributed import CONCURRENT_VARIABLE, usable_cores
     from search.protocol import TIMING_LOCK_VARIABLE
 
-    return {"cores": len(os.sched_getaffinity(0)), "host_cores": os.cpu_count(),
+    return {"cores": len(usable_cores()), "host_cores": os.cpu_count(),
             "threads": torch.get_num_threads(), "concurrent": int(os.environ.get(CONCURRENT_VARIABLE, "1")),
             "timing": "one process at a time" if os.environ.get(TIMING_LOCK_VARIABLE) else "this process alone"}
 

@@ -17,6 +17,7 @@ import cloudpickle  # noqa: E402  (a dependency of distributed)
 from core import db  # noqa: E402
 from search.distributed import (  # noqa: E402
     cpu_blocks,
+    host_timing_lock,
     in_model_order,
     keep_one,
     local_cluster,
@@ -210,9 +211,9 @@ def test_each_worker_measures_on_its_own_cores_with_one_thread():
     cores = [frozenset(record["cores"]) for record in by_worker.values()]
     assert all(record["omp"] == "1" and record["share"]["concurrent"] == 2 for record in by_worker.values())
     assert all(set(record["cores"]) == parse_cpus(record["share"]["cpus"]) for record in by_worker.values())
-    assert len({record["lock"] for record in by_worker.values()} - {None}) == 1  # one lock for the host
-    if len(os.sched_getaffinity(0)) >= 2:
-        assert len(cores) == 2 and not cores[0] & cores[1]
+    assert {record["lock"] for record in by_worker.values()} == {host_timing_lock()}  # one for the host
+    if len(by_worker) == 2 and len(os.sched_getaffinity(0)) >= 2:  # which workers run is the scheduler's
+        assert not cores[0] & cores[1]
 
 
 def test_cpu_blocks_split_the_cores_and_parse_back():
@@ -226,3 +227,13 @@ def test_a_process_of_its_own_is_not_pinned(monkeypatch):
     monkeypatch.delenv("DIFFACCEL_CPUS", raising=False)
     before = os.sched_getaffinity(0)
     assert pin_from_env() is None and os.sched_getaffinity(0) == before
+
+
+def test_cores_the_process_may_not_use_are_a_clear_error(monkeypatch):
+    from core.errors import DiffaccelError
+
+    monkeypatch.setenv("DIFFACCEL_CPUS", "100000-100003")
+    before = os.sched_getaffinity(0)
+    with pytest.raises(DiffaccelError, match="DIFFACCEL_CPUS=100000-100003 names no core"):
+        pin_from_env()
+    assert os.sched_getaffinity(0) == before

@@ -5,9 +5,14 @@ Eager timings on a shared host are inflated by whatever else runs there
 DIFFACCEL_TIMING_LOCK for the whole measurement; a user's script (no variable) locks nothing.
 """
 
+import fcntl
 import multiprocessing
 import os
+import stat
+import threading
 import time
+
+import pytest
 
 from search import protocol
 from search.protocol import Contender, exclusive_timing, measure
@@ -25,35 +30,82 @@ def spans_under_lock(lock_path: str, out, hold_s: float) -> None:
 def test_processes_sharing_a_lock_never_measure_at_once(tmp_path):
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
-    workers = [context.Process(target=spans_under_lock, args=(str(tmp_path / "timing.lock"), out, 0.3))
-               for _ in range(3)]
-    for worker in workers:
-        worker.start()
-    spans = sorted(out.get(timeout=60) for _ in workers)
-    for worker in workers:
-        worker.join(timeout=60)
+    workers = [context.Process(target=spans_under_lock, args=(str(tmp_path / "timing.lock"), out, 0.3),
+                               daemon=True) for _ in range(3)]
+    try:
+        for worker in workers:
+            worker.start()
+        spans = sorted(out.get(timeout=60) for _ in workers)
+        for worker in workers:
+            worker.join(timeout=60)
+    finally:
+        for worker in workers:
+            worker.terminate()
     assert all(worker.exitcode == 0 for worker in workers)
     assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:]))
 
 
+def test_threads_of_one_process_take_turns_too(tmp_path, monkeypatch):
+    monkeypatch.setenv(protocol.TIMING_LOCK_VARIABLE, str(tmp_path / "timing.lock"))
+    spans = []
+
+    def hold():
+        with exclusive_timing():
+            start = time.monotonic()
+            time.sleep(0.2)
+            spans.append((start, time.monotonic()))
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    spans.sort()
+    assert len(spans) == 3 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
 def test_without_the_variable_nothing_is_locked(monkeypatch, tmp_path):
     monkeypatch.delenv(protocol.TIMING_LOCK_VARIABLE, raising=False)
+    monkeypatch.chdir(tmp_path)
     with exclusive_timing():
         with exclusive_timing():
-            assert protocol._held[0] == 2
-    assert protocol._held[0] == 0 and not list(tmp_path.iterdir())
+            assert protocol.held() == 2
+    assert protocol.held() == 0 and not list(tmp_path.iterdir())  # no lock file anywhere near
+
+
+def locked_by_someone(path) -> bool:
+    """Whether another open file description holds the flock (as another process's would)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
 
 
 def test_measure_holds_the_lock_for_every_call(monkeypatch, tmp_path):
-    """Every pipeline call of a measurement (warm-up, references, first call, rounds) runs locked."""
-    monkeypatch.setenv(protocol.TIMING_LOCK_VARIABLE, str(tmp_path / "timing.lock"))
-    held_during_calls = []
+    """Every pipeline call of a measurement runs locked: the baseline's warm-up and 2 references, then
+    per contender its first call, 1 more quality image and 2 rounds of baseline and contender."""
+    lock = tmp_path / "timing.lock"
+    monkeypatch.setenv(protocol.TIMING_LOCK_VARIABLE, str(lock))
+    locked_during_calls = []
 
     def image(_job):
-        held_during_calls.append(protocol._held[0])
+        locked_during_calls.append(locked_by_someone(lock))
         return [[[0.5, 0.5, 0.5]] * 8] * 8
 
     results = measure(Contender("baseline", image), [Contender("a", image), Contender("b", image)],
                       jobs=[0, 1], device="cpu", min_rounds=2, max_rounds=2)
-    assert len(results) == 2 and held_during_calls and all(held_during_calls)
-    assert protocol._held[0] == 0
+    assert len(results) == 2 and len(locked_during_calls) == 15 and all(locked_during_calls)
+    assert not locked_by_someone(lock) and protocol.held() == 0
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o666  # other users of the host can take turns too
+
+
+def test_a_lock_that_cannot_be_opened_says_which_variable_to_change(monkeypatch, tmp_path):
+    monkeypatch.setenv(protocol.TIMING_LOCK_VARIABLE, str(tmp_path / "missing" / "timing.lock"))
+    with pytest.raises(RuntimeError, match="DIFFACCEL_TIMING_LOCK"):
+        with exclusive_timing():
+            pass
+    assert protocol.held() == 0
