@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Refill search_params.json on a lent multi-GPU machine: the grid by search/protocol.py, both
-# engines, one Dask worker per GPU, this process the only writer. Time-boxed and resumable: sweeps
-# already measured by the current protocol are skipped.
+# engines, one Dask worker per GPU, this process the only writer. The workers take turns to measure
+# (one lock per host: an eager baseline timed beside another process is slow), so the GPUs overlap
+# loading pipelines, not measuring: check first with benchmarks/gpu_lock_check.sh that the lock gives
+# alone-figures on this host. Time-boxed and resumable: sweeps of the current protocol are skipped.
 #
 #   bash benchmarks/gpu_refill.sh MINUTES [more `agent search --grid` options]
 set -euo pipefail
