@@ -92,9 +92,10 @@ def run_check(check: Check, weights: str = "random", model_paths: Optional[dict]
         weights_dir = (model_paths or {})[check.model]
     else:
         weights_dir = str(saved_pipeline(check.model, "tiny" if weights == "tiny" else "full"))
-    extra = ["--device", "cpu", "--runs", "2", "--max-runs", "2"] if weights == "tiny" else []
-    if max_runs and weights != "tiny":
-        extra = ["--max-runs", str(max_runs)]
+    if weights == "tiny":
+        extra = ["--device", "cpu", "--runs", "2", "--max-runs", "2"]
+    else:
+        extra = ["--max-runs", str(max_runs)] if max_runs else []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "pipeline.py"
         script.write_text(check.source, encoding="utf-8")

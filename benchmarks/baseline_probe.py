@@ -36,9 +36,10 @@ def main() -> None:
 
     from search.distributed import pin_from_env
 
-    share = pin_from_env()
+    pin_from_env()
     import torch
 
+    from search.measure import cpu_share
     from search.pipelines import load
     from search.protocol import exclusive_timing
     from tools.validate import saved_pipeline
@@ -49,7 +50,7 @@ def main() -> None:
         pipes["from_disk"] = load(args.model, "real", str(saved_pipeline(args.model, "full")), "cuda", torch.float16)
     with exclusive_timing() if args.whole_lock else contextlib.nullcontext():
         times = timings(args, pipes, built)
-    print(json.dumps({"share": share, "whole_lock": args.whole_lock,
+    print(json.dumps({"share": cpu_share(os.environ.get("DIFFACCEL_TIMING_LOCK")), "whole_lock": args.whole_lock,
                       **{name: {"median_s": round(statistics.median(t), 4), "all": [round(x, 3) for x in t]}
                          for name, t in times.items()}}))
 

@@ -37,8 +37,9 @@ def main() -> None:
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     if args.pin is not None:
-        first, _, last = args.pin.partition("-")
-        os.sched_setaffinity(0, range(int(first), int(last or first) + 1))
+        from search.distributed import parse_cpus
+
+        os.sched_setaffinity(0, parse_cpus(args.pin))
 
     import torch
 

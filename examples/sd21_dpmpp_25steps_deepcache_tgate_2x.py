@@ -291,7 +291,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 
 
@@ -315,11 +315,11 @@ def held() -> int:
 
 
 @contextmanager
-def exclusive_timing():
-    """Hold the host's timing lock (a file named by ``DIFFACCEL_TIMING_LOCK``) for the block; no-op
-    without the variable. Re-entrant within a thread (a second flock would wait on itself); two
-    threads of one process take turns like two processes."""
-    path = os.environ.get(TIMING_LOCK_VARIABLE)
+def exclusive_timing(path: Optional[str] = None):
+    """Hold the host's timing lock for the block: the file `path`, or else the one named by
+    ``DIFFACCEL_TIMING_LOCK``; no-op without either. Re-entrant within a thread (a second flock
+    would wait on itself); two threads of one process take turns like two processes."""
+    path = path or os.environ.get(TIMING_LOCK_VARIABLE)
     if not path or held():
         _depth.value = held() + 1
         try:

@@ -299,10 +299,10 @@ def parse_cpus(text: str) -> set[int]:
     return cores
 
 
-def pin_from_env() -> Optional[dict]:
+def pin_from_env() -> Optional[set[int]]:
     """Pin every thread of this process to the cores in ``DIFFACCEL_CPUS`` (children inherit it);
-    what the measurement ran on, for provenance, or None when the variable is unset (a process of
-    its own, as a user runs a script: nothing is changed)."""
+    the cores, or None when the variable is unset (a process of its own, as a user runs a script:
+    nothing is changed). What a measurement ran on is `search.measure.cpu_share`."""
     text = os.environ.get(CPUS_VARIABLE)
     if not text or not hasattr(os, "sched_setaffinity"):
         return None
@@ -315,9 +315,7 @@ def pin_from_env() -> Optional[dict]:
             os.sched_setaffinity(int(thread), cores)
         except (ProcessLookupError, PermissionError):  # a thread that ended meanwhile
             pass
-    return {"cpus": text, "cores": len(cores), "host_cores": os.cpu_count(),
-            "threads": os.environ.get("OMP_NUM_THREADS"),
-            "concurrent": int(os.environ.get(CONCURRENT_VARIABLE, "1"))}
+    return cores
 
 
 def cuda_device_count() -> int:

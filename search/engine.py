@@ -93,10 +93,11 @@ def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, 
     configurations = [(engine, acc.plan(model, s)) for engine in config.engines for s in settings]
     baseline = Contender("baseline", partial(_generate, pipes.baseline, acc.plan(model, Settings()), steps))
     contenders = [_contender(pipes.work, engine, plan, steps) for engine, plan in configurations]
-    # Every search measurement takes turns with the others on this host (search/protocol.py), and
-    # its seconds start once it has the host: waiting is not measuring.
-    os.environ.setdefault(TIMING_LOCK_VARIABLE, host_timing_lock())
-    with exclusive_timing():
+    # Every search measurement takes turns with the others on this host (search/protocol.py; the
+    # `measure` inside re-enters this lock), and its seconds start once it has the host: waiting is
+    # not measuring.
+    lock = os.environ.get(TIMING_LOCK_VARIABLE) or host_timing_lock()
+    with exclusive_timing(lock):
         started = time.perf_counter()
         results = measure(baseline, contenders, jobs, config.device, config.min_rounds, config.max_rounds,
                           config.tolerance)
@@ -121,7 +122,7 @@ def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, 
             prompts=[prompt for prompt, _ in jobs], seeds=config.seeds,
             rounds=(config.min_rounds, config.max_rounds, config.tolerance),
             guidance_scale=guidance_scale(model), engines=config.engines,
-            seconds=seconds, cpu=cpu_share(),
+            seconds=seconds, cpu=cpu_share(lock),
         ),
     )
 

@@ -37,18 +37,18 @@ def device_name(device: str) -> str:
     return f"CPU ({platform.machine()}, {platform.processor() or 'unknown'})"
 
 
-def cpu_share() -> dict:
-    """The host share a measurement ran on: cores it may use, intra-op threads, sweeps at once."""
+def cpu_share(timing_lock: str | None = None) -> dict:
+    """The host share a measurement ran on: cores it may use, intra-op threads, workers on the
+    host, and the lock they took turns on."""
     import os
 
     import torch
 
     from search.distributed import CONCURRENT_VARIABLE, usable_cores
-    from search.protocol import TIMING_LOCK_VARIABLE
 
     return {"cores": len(usable_cores()), "host_cores": os.cpu_count(),
             "threads": torch.get_num_threads(), "concurrent": int(os.environ.get(CONCURRENT_VARIABLE, "1")),
-            "timing": "one process at a time" if os.environ.get(TIMING_LOCK_VARIABLE) else "this process alone"}
+            "timing_lock": timing_lock}
 
 
 def library_versions() -> dict:

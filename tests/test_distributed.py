@@ -54,8 +54,9 @@ def work_quickly(item):
 
 
 def work_pinned(item):
-    share = pin_from_env()
-    return sweep_record(item, share=share, cores=sorted(os.sched_getaffinity(0)),
+    pinned = pin_from_env()
+    return sweep_record(item, pinned=sorted(pinned), cores=sorted(os.sched_getaffinity(0)),
+                        cpus=os.environ.get("DIFFACCEL_CPUS"), concurrent=os.environ.get("DIFFACCEL_CONCURRENT"),
                         omp=os.environ.get("OMP_NUM_THREADS"), lock=os.environ.get("DIFFACCEL_TIMING_LOCK"))
 
 
@@ -209,8 +210,9 @@ def test_each_worker_measures_on_its_own_cores_with_one_thread():
     run_on_cluster(grid(4), work_pinned, on_result, gpus=2)
     by_worker = {record["worker_pid"]: record for _, record, _ in seen}
     cores = [frozenset(record["cores"]) for record in by_worker.values()]
-    assert all(record["omp"] == "1" and record["share"]["concurrent"] == 2 for record in by_worker.values())
-    assert all(set(record["cores"]) == parse_cpus(record["share"]["cpus"]) for record in by_worker.values())
+    assert all(record["omp"] == "1" and record["concurrent"] == "2" for record in by_worker.values())
+    assert all(record["cores"] == record["pinned"] and set(record["cores"]) == parse_cpus(record["cpus"])
+               for record in by_worker.values())
     assert {record["lock"] for record in by_worker.values()} == {host_timing_lock()}  # one for the host
     if len(by_worker) == 2 and len(os.sched_getaffinity(0)) >= 2:  # which workers run is the scheduler's
         assert not cores[0] & cores[1]

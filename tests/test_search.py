@@ -12,6 +12,7 @@ from core.settings import DeepCacheParams, Settings  # noqa: E402
 from search import accelerators as acc  # noqa: E402
 from core import db  # noqa: E402
 from search.engine import GridItem, Pipelines, SearchConfig, grid_items, parse_shard, plan_grid, search_one  # noqa: E402
+from search.distributed import host_timing_lock  # noqa: E402
 from search.measure import PROTOCOL_VERSION  # noqa: E402
 
 
@@ -34,7 +35,8 @@ def two_candidates(accelerators, model, steps):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_tiny_search_writes_valid_entries_with_provenance(model, tiny_pipes, tmp_path):
+def test_tiny_search_writes_valid_entries_with_provenance(model, tiny_pipes, tmp_path, monkeypatch):
+    monkeypatch.delenv("DIFFACCEL_TIMING_LOCK", raising=False)  # a search takes the host's lock anyway
     config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), min_rounds=2, max_rounds=2,
                           targets=(1.2, 2.0), candidates=two_candidates)
     search_one(model, "UniPC", 8, ["DeepCache", "ToMe"], config, pipes=tiny_pipes[model])
@@ -48,6 +50,8 @@ def test_tiny_search_writes_valid_entries_with_provenance(model, tiny_pipes, tmp
         assert source["dtype"] == "float32" and source["libraries"]["diffusers"]
         assert source["metrics"] == ["ssim", "psnr"] and "proxy" in source["quality_note"]
         assert len(source["prompts"]) == 2 and "search/protocol.py" in source["protocol"]
+        assert source["protocol_version"] == PROTOCOL_VERSION
+        assert source["cpu"]["timing_lock"] == host_timing_lock() and source["cpu"]["cores"] >= 1
         assert entry.status in ("ok", "infeasible")
 
 
