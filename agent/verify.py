@@ -120,7 +120,8 @@ def judge(check: Check, measured: dict) -> dict:
            "claimed_baseline_latency_s": claimed_figures.get("baseline_latency_s"),
            "claimed_latency_s": claimed_figures.get("latency_s"),
            **{k: measured.get(k) for k in ("speedup", "speedup_interval", "baseline_latency_s", "latency_s",
-                                            "ssim", "psnr", "rounds", "first_call_s", "error")}}
+                                            "ssim", "psnr", "rounds", "first_call_s", "error",
+                                            "baseline_latencies_s", "latencies_s")}}
     speedup = measured.get("speedup")
     reached = speedup is not None and speedup >= (1 - TARGET_TOLERANCE) * check.target
     if measured.get("error"):

@@ -134,6 +134,7 @@ def _contender(pipe, engine: str, plan, steps: int) -> Contender:
         generate=partial(_generate, pipe, plan, steps),
         enter=lambda: undo.append(acc.apply(pipe, plan, engine=engine)),
         exit=lambda: undo.pop()(),
+        host_bound=engine == "eager",
     )
 
 

@@ -20,8 +20,9 @@ METRICS = ("ssim", "psnr")
 # Bumped when sweeps measured before would not be comparable with new ones; a refill re-measures
 # older versions. 1: intervals (search/protocol.py). 2: also each concurrent sweep on its own CPU
 # cores with one intra-op thread (search/distributed.py, `pin_from_env`). 3: also one process
-# measures at a time on a host (search/protocol.py, `exclusive_timing`).
-PROTOCOL_VERSION = 3
+# measures at a time on a host (search/protocol.py, `exclusive_timing`). 4: also a graph contender's
+# speedup is over every baseline timing of its sweep, with a prediction interval (`steady_speedup`).
+PROTOCOL_VERSION = 4
 LIBRARIES = ("torch", "diffusers", "transformers", "DeepCache", "tgate", "tomesd", "torchmetrics")
 
 
@@ -82,7 +83,8 @@ def provenance(*, device: str, dtype: str, resolution: int, weights: str, prompt
         "protocol_version": PROTOCOL_VERSION,
         "protocol": (
             f"search/protocol.py: one untimed warm-up each, then {min_rounds} to {max_rounds} "
-            f"interleaved rounds until the 95% interval is within {tolerance:.0%}"
+            f"interleaved rounds until the 95% interval is within {tolerance:.0%} (eager); graph "
+            f"contenders {min_rounds} rounds, over every baseline timing of the sweep (steady_speedup)"
         ),
         "metrics": list(METRICS),
         "quality_note": quality_note,

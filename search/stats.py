@@ -90,6 +90,46 @@ def speedup_interval(ratios: Sequence[float], confidence: float = CONFIDENCE) ->
     )
 
 
+def steady_speedup(baseline_blocks: Sequence[Sequence[float]], contender_s: Sequence[float],
+                   run_rounds: int = 3, confidence: float = CONFIDENCE) -> SpeedupInterval:
+    """Speedup of a contender whose latency does not move with the host (a CUDA-graph pipeline)
+    over the eager baseline, whose latency does, with a `confidence` PREDICTION interval for what
+    one later run of `run_rounds` rounds (a script's `--benchmark`) will measure.
+
+    Why not paired ratios: pairing cancels drift that hits both sides, and on the lent H100 hosts it
+    hits one. The eager SD1.5 baseline of one sweep took 0.76 to 1.66 s and one script's held at
+    1.52 s for its whole run, while a graph pipeline took 0.22-0.25 s throughout
+    (benchmarks/results/eager_baseline.md, section 4). A paired interval describes the moment the
+    contender was timed, and a pick that trusts it selects settings timed beside a slow baseline.
+
+    The model: the host's eager speed holds a level for a while (a block of rounds) and moves
+    between blocks, lognormally; timings jitter around the level. `baseline_blocks` are the
+    baseline's timings of one sweep grouped by the contender they were paired with. A one-way
+    random-effects split of their logarithms gives the variance between levels and the jitter
+    within a block; a later run's log-speedup then varies by the level's variance, the jitter of
+    its own `run_rounds` rounds on both sides, and the uncertainty of the sweep's mean, with a
+    Student-t factor for the number of blocks. The estimate is the geometric mean of the block
+    levels over the contender's median. A lower bound at the target thus means at most
+    (1 - confidence) / 2 of later runs measure below it (tests/test_stats.py checks the rate).
+    """
+    blocks = [[math.log(x) for x in block] for block in baseline_blocks if block]
+    if len(blocks) < 2 or not contender_s:
+        raise ValueError("a steady speedup needs the baseline timed in at least 2 blocks, and the contender")
+    means = [statistics.fmean(block) for block in blocks]
+    within = [statistics.variance(block) for block in blocks if len(block) > 1]
+    jitter = statistics.fmean(within) if within else 0.0
+    between = statistics.variance(means)
+    level = max(0.0, between - statistics.fmean(jitter / len(block) for block in blocks))
+    contender_logs = [math.log(x) for x in contender_s]
+    contender_jitter = statistics.variance(contender_logs) if len(contender_logs) > 1 else 0.0
+    spread = math.sqrt(level + (jitter + contender_jitter) / run_rounds + between / len(blocks)
+                       + contender_jitter / len(contender_logs))
+    margin = t_quantile(0.5 + confidence / 2, len(blocks) - 1) * spread
+    centre = statistics.fmean(means) - math.log(statistics.median(contender_s))
+    return SpeedupInterval(math.exp(centre), math.exp(centre - margin), math.exp(centre + margin),
+                           len(contender_s), confidence)
+
+
 def needs_more_rounds(ratios: Sequence[float], rel_halfwidth: float = 0.03, min_rounds: int = 3,
                       max_rounds: int = 10, confidence: float = CONFIDENCE) -> bool:
     """Whether to time another round: below `min_rounds`, or too wide and under `max_rounds`.

@@ -109,3 +109,47 @@ def test_a_lock_that_cannot_be_opened_says_which_variable_to_change(monkeypatch,
         with exclusive_timing():
             pass
     assert protocol.held() == 0
+
+
+def test_a_graph_contender_is_timed_against_every_baseline_block(monkeypatch):
+    """The baseline is slow while the first contender is timed and fast for the second; both steady
+    (graph) contenders take 10 ms, so both get the speedup over the two blocks together, and stop
+    at min_rounds, while an eager contender keeps its paired figure."""
+    monkeypatch.delenv(protocol.TIMING_LOCK_VARIABLE, raising=False)
+    state = {"baseline_s": 0.04}
+    calls = {"fast": 0}
+
+    def pause(seconds):
+        def image(_job):
+            time.sleep(seconds() if callable(seconds) else seconds)
+            return [[[0.5, 0.5, 0.5]] * 8] * 8
+        return image
+
+    def fast(_job):
+        calls["fast"] += 1
+        return pause(0.01)(_job)
+
+    slow_block = Contender("graph a", fast, host_bound=False, exit=lambda: state.update(baseline_s=0.02))
+    fast_block = Contender("graph b", pause(0.01), host_bound=False)
+    eager = Contender("eager", pause(0.01))
+    results = measure(Contender("baseline", pause(lambda: state["baseline_s"])), [slow_block, fast_block, eager],
+                      jobs=[0], device="cpu", min_rounds=3, max_rounds=10, tolerance=0.001)
+    across = (0.04 * 0.02 * 0.02) ** (1 / 3) / 0.01  # the geometric mean of the three blocks' levels
+    for result in results[:2]:
+        assert result["estimator"] == "steady" and result["rounds"] == 3
+        assert result["speedup"] == pytest.approx(across, rel=0.2)
+        assert result["speedup_interval"][0] < result["speedup"] < result["speedup_interval"][1]
+    assert calls["fast"] == 1 + 3  # its first call, then min_rounds rounds: no more
+    assert results[2]["estimator"] == "paired" and results[2]["speedup"] == pytest.approx(2.0, rel=0.2)
+
+
+def test_one_graph_contender_keeps_its_paired_figure(monkeypatch):
+    """A script's --benchmark times one contender: one block, nothing to spread it over."""
+    monkeypatch.delenv(protocol.TIMING_LOCK_VARIABLE, raising=False)
+
+    def image(_job):
+        return [[[0.5, 0.5, 0.5]] * 8] * 8
+
+    result, = measure(Contender("baseline", image), [Contender("graph", image, host_bound=False)],
+                      jobs=[0], device="cpu", min_rounds=3, max_rounds=3)
+    assert result["estimator"] == "paired" and result["rounds"] == 3

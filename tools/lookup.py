@@ -208,8 +208,9 @@ def _warn_about(choice: Choice, task: Task, warnings: list[str]) -> None:
     source = found.entry.provenance if found.entry is not None else None
     if source is not None and source.strength > 0 and source.protocol_version != PROTOCOL_VERSION:
         warnings.append(  # why: benchmarks/results/eager_baseline.md
-            f"measured before protocol {PROTOCOL_VERSION} (a host to itself), so the speedup may be "
-            "overstated: check it with the script's --benchmark")
+            f"measured before protocol {PROTOCOL_VERSION} (a host to itself, graph figures over "
+            "the host's whole spread), so the speedup may be overstated: check it with the script's "
+            "--benchmark")
     if found.entry is not None and not found.entry.feasible:
         best = found.entry.measured.speedup if found.entry.measured else None
         reach = f"the fastest measured setting reaches {best:.2f}x, which this script uses" if best else \
