@@ -30,6 +30,18 @@ def figure(candidate) -> str:
     return f"{candidate.speedup:.2f}x ({low:.2f}-{high:.2f})"
 
 
+def version(sweep) -> int:
+    """Its protocol version; sweeps with intervals but no version came before versions: 1."""
+    return sweep.provenance.protocol_version or 1
+
+
+def groupby_protocol(sweeps) -> dict:
+    groups: dict = {}
+    for sweep in sweeps:
+        groups.setdefault((version(sweep), sweep.provenance.device), []).append(sweep)
+    return groups
+
+
 def main(path=None):
     data = db.load(path or db.shipped_path())
     current = [s for s in data.sweeps if all(c.speedup_interval for c in s.candidates)]
@@ -37,15 +49,17 @@ def main(path=None):
     if not current:
         print(f"no sweep measured with intervals ({older} older sweeps)")
         return
-    source = current[0].provenance
-    minutes = sum(s.provenance.model_dump().get("sweep_seconds", 0) for s in current) / 60
-    print(f"{len(current)} sweeps with intervals ({older} older ones not tabulated); {source.device}, "
-          f"{source.dtype}, {source.weights} weights, {len(source.model_dump()['prompts'])} prompts, "
-          f"{source.model_dump()['protocol']}; {minutes:.1f} GPU-minutes of sweeps")
+    print(f"{len(current)} sweeps with intervals ({older} older ones not tabulated), by how they were measured:")
+    for key, group in sorted(groupby_protocol(current).items(), key=lambda item: -item[0][0]):
+        source = group[0].provenance.model_dump()
+        minutes = sum(s.provenance.model_dump().get("sweep_seconds", 0) for s in group) / 60
+        print(f"- protocol {key[0]} on {key[1]}: {len(group)} sweeps, {source['dtype']}, "
+              f"{source['weights']} weights, {len(source['prompts'])} prompts, {source['protocol']}"
+              f"{'; ' + source['rederived'] if source.get('rederived') else ''}; {minutes:.1f} GPU-minutes")
     print()
-    print("| model | sampler | steps | combination | eager baseline s | fastest eager | fastest graph "
+    print("| model | sampler | steps | combination | protocol | eager baseline s | fastest eager | fastest graph "
           "| 2x pick, graph (DeepCache interval/branch) | its SSIM |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for sweep in sorted(current, key=lambda s: (MODELS.index(s.model), s.sampler, s.steps,
                                                   GRID_COMBINATIONS.index(tuple(s.accelerators)))):
         by_engine = {e: [c for c in sweep.candidates if c.engine == e] for e in ("eager", "graph")}
@@ -55,7 +69,7 @@ def main(path=None):
         ssim = f"{pick.measured.quality.ssim:.3f}" if pick and pick.measured else "-"
         spread = statistics.pstdev(sweep.baseline_latencies_s) / statistics.fmean(sweep.baseline_latencies_s)
         print(f"| {sweep.model} | {sweep.sampler} | {sweep.steps} | {combination_label(sweep.accelerators)} | "
-              f"{sweep.baseline_latency_s:.2f} (CV {spread:.0%}) | {fastest['eager']} | {fastest['graph']} | "
+              f"{version(sweep)} | {sweep.baseline_latency_s:.2f} (CV {spread:.0%}) | {fastest['eager']} | {fastest['graph']} | "
               f"{chosen} | {ssim} |")
 
 

@@ -1,0 +1,74 @@
+"""Re-derive the graph figures of protocol-3 sweeps by protocol 4, from the timings they stored.
+
+Protocol 3 and 4 time alike (one process per host, interleaved rounds); protocol 4 only estimates a
+graph contender's speedup differently: over every baseline timing of its sweep, with a prediction
+interval (search/stats.py `steady_speedup`), because on the lent H100 hosts the eager baseline's
+speed wanders and a graph pipeline's does not (benchmarks/results/eager_baseline.md, section 3).
+A protocol-3 sweep stored every timing, so its protocol-4 figures follow without a GPU; its
+entries are picked again. Eager candidates keep their paired figures. Prints each graph candidate
+before and after.
+
+    python benchmarks/rederive_steady.py [--db search_params.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from core import db  # noqa: E402
+from search.engine import GRID_TARGETS, SearchConfig  # noqa: E402
+from search.measure import PROTOCOL_VERSION  # noqa: E402
+from search.stats import steady_speedup  # noqa: E402
+
+FROM_VERSION = 3
+
+
+def rederive(sweep: db.Sweep) -> list[str]:
+    """Protocol-4 figures for `sweep`'s graph candidates, in place; a line per candidate changed."""
+    lines = []
+    # The sweep stored its baseline timings candidate after candidate, one per round of each.
+    blocks, start = [], 0
+    for candidate in sweep.candidates:
+        blocks.append(sweep.baseline_latencies_s[start:start + len(candidate.latencies_s)])
+        start += len(candidate.latencies_s)
+    if start != len(sweep.baseline_latencies_s):
+        raise ValueError(f"{sweep.label()}: {len(sweep.baseline_latencies_s)} baseline timings for {start} rounds")
+    for candidate in sweep.candidates:
+        if candidate.engine != "graph":
+            continue
+        interval = steady_speedup(blocks, candidate.latencies_s, run_rounds=SearchConfig().min_rounds)
+        before = f"{candidate.speedup:.2f}x ({candidate.speedup_interval[0]:.2f}-{candidate.speedup_interval[1]:.2f})"
+        candidate.speedup = round(interval.estimate, 4)
+        candidate.speedup_interval = (round(interval.low, 4), round(interval.high, 4))
+        lines.append(f"{sweep.label()} graph {candidate.params.describe()}: {before} -> "
+                     f"{candidate.speedup:.2f}x ({interval.low:.2f}-{interval.high:.2f})")
+    sweep.provenance.protocol_version = PROTOCOL_VERSION
+    extra = sweep.provenance.model_extra
+    extra["rederived"] = (f"graph figures re-derived by protocol {PROTOCOL_VERSION} from the timings of a "
+                          f"protocol-{FROM_VERSION} sweep (benchmarks/rederive_steady.py)")
+    extra["protocol"] = extra.get("protocol", "") + "; graph figures: steady_speedup over every baseline timing"
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=str(db.shipped_path()))
+    args = parser.parse_args()
+
+    def mutate(data: db.Database) -> None:
+        for sweep in [s for s in data.sweeps if s.provenance.protocol_version == FROM_VERSION]:
+            if not sweep.baseline_latencies_s or any(not c.latencies_s for c in sweep.candidates):
+                print(f"{sweep.label()}: no stored timings, left as it was")
+                continue
+            print("\n".join(rederive(sweep)))
+            db.store_sweep(data, sweep, GRID_TARGETS, force=True)
+
+    db.update(mutate, args.db)
+
+
+if __name__ == "__main__":
+    main()
