@@ -2,7 +2,7 @@
 
 Target: 3x faster than the unaccelerated eager pipeline
 eager: DeepCache(cache_interval=5, cache_branch_id=0); 3.15x (no interval: the first versions 2-round measurement), SSIM 0.993, PSNR 35.8
-graph: DeepCache(cache_interval=2, cache_branch_id=1); 4.67x (95% interval 3.42-6.37x), SSIM 0.999, PSNR 44.5; first call 0.4 s (graph capture)
+graph: DeepCache(cache_interval=2, cache_branch_id=1); 4.67x (95% of runs 3.42-6.37x), SSIM 0.999, PSNR 44.5; first call 0.4 s (graph capture)
 Measured on: device NVIDIA H100 80GB HBM3, dtype float16, resolution 512, weights random, date 2026-11-28T00:12:18Z
 Quality from random weights is only a proxy; the speed figures are real.
 Warning: parameters come from the nearest measured entry: 25 steps instead of 50
@@ -195,7 +195,7 @@ def steady_speedup(baseline_blocks: Sequence[Sequence[float]], contender_s: Sequ
     Why not paired ratios: pairing cancels drift that hits both sides, and on the lent H100 hosts it
     hits one. The eager SD1.5 baseline of one sweep took 0.76 to 1.66 s and one script's held at
     1.52 s for its whole run, while a graph pipeline took 0.22-0.25 s throughout
-    (benchmarks/results/eager_baseline.md, section 4). A paired interval describes the moment the
+    (benchmarks/results/eager_baseline.md, section 3). A paired interval describes the moment the
     contender was timed, and a pick that trusts it selects settings timed beside a slow baseline.
 
     The model: the host's eager speed holds a level for a while (a block of rounds) and moves

@@ -195,7 +195,7 @@ def steady_speedup(baseline_blocks: Sequence[Sequence[float]], contender_s: Sequ
     Why not paired ratios: pairing cancels drift that hits both sides, and on the lent H100 hosts it
     hits one. The eager SD1.5 baseline of one sweep took 0.76 to 1.66 s and one script's held at
     1.52 s for its whole run, while a graph pipeline took 0.22-0.25 s throughout
-    (benchmarks/results/eager_baseline.md, section 4). A paired interval describes the moment the
+    (benchmarks/results/eager_baseline.md, section 3). A paired interval describes the moment the
     contender was timed, and a pick that trusts it selects settings timed beside a slow baseline.
 
     The model: the host's eager speed holds a level for a while (a block of rounds) and moves

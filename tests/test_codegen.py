@@ -186,7 +186,9 @@ def test_both_engines_are_shown_and_the_graph_one_is_the_default(shipped):
     eager_only = CliRunner().invoke(cli, ["lookup", "SD1.5 DDIM 25 steps DeepCache 2x, no compile", "--json"])
     assert json.loads(eager_only.output)["engine"] == "eager"
     shown = " ".join(CliRunner().invoke(cli, ["lookup", "SD1.5 DDIM 25 steps DeepCache 2x"]).output.split())
-    assert "graph (default)" in shown and "first call" in shown and "95% interval" in shown
+    assert "graph (default)" in shown and "first call" in shown
+    # eager: a confidence interval of the speedup; graph (protocol 4): where 95% of later runs land
+    assert "95% interval" in shown and "95% of runs" in shown
 
 
 def test_installed_copy_finds_its_data_without_the_checkout(tmp_path):

@@ -98,7 +98,9 @@ def figure_text(choice) -> str:
     text = f"{measured.speedup:.2f}x"
     if measured.speedup_interval:
         low, high = measured.speedup_interval
-        text += f" (95% interval {low:.2f}-{high:.2f}x)"
+        # Protocol 4 predicts a graph figure over the host's spread (search/stats.py steady_speedup).
+        predicted = entry.engine == "graph" and (entry.provenance.protocol_version or 0) >= 4
+        text += f" (95% {'of runs' if predicted else 'interval'} {low:.2f}-{high:.2f}x)"
     else:
         text += " (no interval: the first version's 2-round measurement)"
     text += f", SSIM {measured.quality.ssim:.3f}, PSNR {measured.quality.psnr:.1f}"
