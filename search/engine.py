@@ -90,7 +90,10 @@ def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, 
         set_sampler(pipe, sampler)
     settings = (config.candidates or acc.candidates)(accelerators, model, steps)
     jobs = [(prompt, seed) for prompt in PROMPTS[: config.prompts] for seed in config.seeds]
-    configurations = [(engine, acc.plan(model, s)) for engine in config.engines for s in settings]
+    # Engines take turns setting by setting, so the graph candidates' baseline blocks spread over
+    # the sweep instead of all coming after the eager ones' (steady_speedup takes the blocks as a
+    # sample of the host's levels through the sweep).
+    configurations = [(engine, acc.plan(model, s)) for s in settings for engine in config.engines]
     baseline = Contender("baseline", partial(_generate, pipes.baseline, acc.plan(model, Settings()), steps))
     contenders = [_contender(pipes.work, engine, plan, steps) for engine, plan in configurations]
     # Every search measurement takes turns with the others on this host (search/protocol.py; the

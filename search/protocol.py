@@ -136,26 +136,28 @@ def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_
         timed(baseline.generate, jobs[0], device)  # the baseline's warm-up
         references = [baseline.generate(job) for job in jobs]
         results = []
-        for contender in contenders:
+        # A graph contender is compared with every baseline timing of this call, not only its own
+        # rounds': where the host's eager speed wanders, that is where a later run may land. With
+        # one contender (a script's --benchmark) there is one block: its paired figure stands.
+        steady = [not contender.host_bound and len(contenders) > 1 for contender in contenders]
+        for contender, spread_over_blocks in zip(contenders, steady):
             contender.enter()
             try:
                 results.append(_measure_one(baseline, contender, jobs, references, device, min_rounds,
-                                            max_rounds, tolerance))
+                                            max_rounds, tolerance, spread_over_blocks))
             finally:
                 contender.exit()
-    # A graph contender is compared with every baseline timing of this call, not only its own
-    # rounds': where the host's eager speed wanders, that is where a later run may land. With one
-    # contender (a script's --benchmark) there is one block: its paired figure stands.
     blocks = [result["baseline_latencies_s"] for result in results]
-    for contender, result in zip(contenders, results):
-        if not contender.host_bound and len(blocks) > 1:
+    for spread_over_blocks, result in zip(steady, results):
+        if spread_over_blocks:
             interval = steady_speedup(blocks, result["latencies_s"], run_rounds=min_rounds)
             result.update(speedup=round(interval.estimate, 4), estimator="steady",
-                          speedup_interval=[round(interval.low, 4), round(interval.high, 4)])
+                          speedup_interval=[round(interval.low, 4), round(min(interval.high, 1e6), 4)])
     return results
 
 
-def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_rounds, tolerance) -> dict:
+def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_rounds, tolerance,
+                 steady=False) -> dict:
     import statistics
 
     first_call_s, image = timed(contender.generate, jobs[0], device)
@@ -167,7 +169,7 @@ def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_
         for runner, latencies in pair if len(baseline_s) % 2 == 0 else reversed(pair):
             latencies.append(timed(runner.generate, jobs[0], device)[0])
         ratios = paired_ratios(baseline_s, contender_s)
-        if not contender.host_bound and len(ratios) >= min_rounds:
+        if steady and len(ratios) >= min_rounds:
             break  # its figure comes from the baseline's spread, which more of its rounds won't narrow
         if not needs_more_rounds(ratios, tolerance, min_rounds, max_rounds):
             break

@@ -11,6 +11,7 @@ import os
 import stat
 import threading
 import time
+import types
 
 import pytest
 
@@ -111,45 +112,58 @@ def test_a_lock_that_cannot_be_opened_says_which_variable_to_change(monkeypatch,
     assert protocol.held() == 0
 
 
-def test_a_graph_contender_is_timed_against_every_baseline_block(monkeypatch):
-    """The baseline is slow while the first contender is timed and fast for the second; both steady
-    (graph) contenders take 10 ms, so both get the speedup over the two blocks together, and stop
-    at min_rounds, while an eager contender keeps its paired figure."""
-    monkeypatch.delenv(protocol.TIMING_LOCK_VARIABLE, raising=False)
-    state = {"baseline_s": 0.04}
-    calls = {"fast": 0}
+class FakeClock:
+    """time.perf_counter for search.protocol: each pipeline call advances it by its own cost."""
 
-    def pause(seconds):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def costing(self, seconds, calls=None):
         def image(_job):
-            time.sleep(seconds() if callable(seconds) else seconds)
+            self.now += seconds() if callable(seconds) else seconds
+            if calls is not None:
+                calls.append(1)
             return [[[0.5, 0.5, 0.5]] * 8] * 8
         return image
 
-    def fast(_job):
-        calls["fast"] += 1
-        return pause(0.01)(_job)
 
-    slow_block = Contender("graph a", fast, host_bound=False, exit=lambda: state.update(baseline_s=0.02))
-    fast_block = Contender("graph b", pause(0.01), host_bound=False)
-    eager = Contender("eager", pause(0.01))
-    results = measure(Contender("baseline", pause(lambda: state["baseline_s"])), [slow_block, fast_block, eager],
-                      jobs=[0], device="cpu", min_rounds=3, max_rounds=10, tolerance=0.001)
-    across = (0.04 * 0.02 * 0.02) ** (1 / 3) / 0.01  # the geometric mean of the three blocks' levels
+def test_a_graph_contender_is_timed_against_every_baseline_block(monkeypatch):
+    """The baseline takes 4 s while the first contender is timed and 2 s after; both steady (graph)
+    contenders take 1 s, so both get the speedup over the three blocks together and stop at
+    min_rounds, while an eager contender keeps its paired figure."""
+    monkeypatch.delenv(protocol.TIMING_LOCK_VARIABLE, raising=False)
+    clock = FakeClock()
+    monkeypatch.setattr(protocol, "time", types.SimpleNamespace(perf_counter=clock))  # this module's clock only
+    level = {"baseline_s": 4.0}
+    calls: list = []
+    slow_block = Contender("graph a", clock.costing(1.0, calls), host_bound=False,
+                           exit=lambda: level.update(baseline_s=2.0))
+    fast_block = Contender("graph b", clock.costing(1.0), host_bound=False)
+    eager = Contender("eager", clock.costing(1.0))
+    results = measure(Contender("baseline", clock.costing(lambda: level["baseline_s"])),
+                      [slow_block, fast_block, eager], jobs=[0], device="cpu", min_rounds=3, max_rounds=10,
+                      tolerance=0.001)
+    across = (4.0 * 2.0 * 2.0) ** (1 / 3)  # the geometric mean of the three blocks' levels, over 1 s
     for result in results[:2]:
         assert result["estimator"] == "steady" and result["rounds"] == 3
-        assert result["speedup"] == pytest.approx(across, rel=0.2)
+        assert result["speedup"] == pytest.approx(across, rel=1e-3)
         assert result["speedup_interval"][0] < result["speedup"] < result["speedup_interval"][1]
-    assert calls["fast"] == 1 + 3  # its first call, then min_rounds rounds: no more
-    assert results[2]["estimator"] == "paired" and results[2]["speedup"] == pytest.approx(2.0, rel=0.2)
+    assert len(calls) == 1 + 3  # its first call, then min_rounds rounds: no more
+    assert results[2]["estimator"] == "paired" and results[2]["speedup"] == pytest.approx(2.0)
+    assert results[2]["rounds"] == 3  # identical rounds: the interval is narrow at once
 
 
 def test_one_graph_contender_keeps_its_paired_figure(monkeypatch):
-    """A script's --benchmark times one contender: one block, nothing to spread it over."""
+    """A script's --benchmark times one contender: one block, nothing to spread it over, so its
+    rounds go on to --max-runs like an eager one's while the paired interval is wide."""
     monkeypatch.delenv(protocol.TIMING_LOCK_VARIABLE, raising=False)
-
-    def image(_job):
-        return [[[0.5, 0.5, 0.5]] * 8] * 8
-
-    result, = measure(Contender("baseline", image), [Contender("graph", image, host_bound=False)],
-                      jobs=[0], device="cpu", min_rounds=3, max_rounds=3)
-    assert result["estimator"] == "paired" and result["rounds"] == 3
+    clock = FakeClock()
+    monkeypatch.setattr(protocol, "time", types.SimpleNamespace(perf_counter=clock))
+    costs = iter([2.0, 3.0] * 10)
+    result, = measure(Contender("baseline", clock.costing(lambda: next(costs))),
+                      [Contender("graph", clock.costing(1.0), host_bound=False)],
+                      jobs=[0], device="cpu", min_rounds=3, max_rounds=5, tolerance=0.01)
+    assert result["estimator"] == "paired" and result["rounds"] == 5
