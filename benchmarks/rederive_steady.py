@@ -64,6 +64,9 @@ def main() -> None:
             if not sweep.baseline_latencies_s or any(not c.latencies_s for c in sweep.candidates):
                 print(f"{sweep.label()}: no stored timings, left as it was")
                 continue
+            if len(sweep.candidates) < 2:  # one block: the protocol keeps its paired figure too
+                print(f"{sweep.label()}: one candidate, left as it was")
+                continue
             print("\n".join(rederive(sweep)))
             db.store_sweep(data, sweep, GRID_TARGETS, force=True)
 
