@@ -164,3 +164,17 @@ def test_search_without_db_writes_the_live_cache(tmp_path, monkeypatch):
                                       "--prompts", "1"])
     assert result.exit_code == 0, result.output
     assert db.load(db.live_path()).sweeps[0].steps == 4 and db.shipped_path().read_bytes() == before
+
+
+def test_a_sweep_of_both_engines_takes_turns_and_stops_graph_candidates_early(tiny_pipes, tmp_path, monkeypatch):
+    """Engines alternate setting by setting, so graph candidates meet the baseline throughout the
+    sweep; a graph candidate (here run eagerly: no CUDA) stops at min_rounds, since its figure comes
+    from every baseline block (search/stats.py steady_speedup), while an eager one goes on."""
+    monkeypatch.delenv("DIFFACCEL_TIMING_LOCK", raising=False)
+    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), prompts=1, min_rounds=2,
+                          max_rounds=4, tolerance=0.001, engines=("eager", "graph"), targets=(1.2,),
+                          candidates=two_candidates)
+    sweep = search_one("SD1.5", "DDIM", 4, ["DeepCache"], config, pipes=tiny_pipes["SD1.5"])
+    assert [c.engine for c in sweep.candidates] == ["eager", "graph", "eager", "graph"]
+    assert [len(c.latencies_s) for c in sweep.candidates] == [4, 2, 4, 2]
+    assert len(sweep.baseline_latencies_s) == 12  # one baseline timing per round, every block kept
