@@ -27,8 +27,9 @@ def test_sampling_can_keep_to_the_refilled_sweeps():
     assert not [c for c in checks if c.model == "SD2.1"]  # nothing of it was refilled
 
 
-def check(target, status, claimed):
-    claim = {"engine": "graph", "status": status, "match": "exact", "measured": {"speedup": claimed}}
+def check(target, status, claimed, interval=None):
+    claim = {"engine": "graph", "status": status, "match": "exact",
+             "measured": {"speedup": claimed, "speedup_interval": interval}}
     return verify.Check("id", "SD1.5", "DDIM", 25, ("DeepCache",), target, "", claim)
 
 
@@ -43,6 +44,10 @@ def test_judging_a_claim_against_what_the_script_measured():
     summary = verify.summary(rows)
     assert summary["feasible_claims"] == 3 and summary["reached"] == 2 and summary["pass_rate"] == 0.667
     assert summary["median_script_over_database"] == 0.8
+    assert summary["below_claimed_low"] == 0  # no interval claimed: nothing to fall below
+    bounded = [verify.judge(check(2.0, "ok", 2.5, (2.2, 2.9)), {"speedup": s}) for s in (2.5, 2.1, 2.3)]
+    assert bounded[1]["claimed_speedup_interval"] == (2.2, 2.9)
+    assert verify.summary(bounded)["below_claimed_low"] == 1
 
 
 @needs_torch
