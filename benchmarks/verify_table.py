@@ -1,4 +1,4 @@
-"""Scripts against the figures they were generated from, before and after protocol 4: the table of
+"""Scripts against the figures they were generated from, before and after protocol 4: the tables of
 benchmarks/results/eager_baseline.md section 3, from the committed raw files.
 
 Each verify row is matched to its graph candidate (its combination and the claimed latency identify
@@ -37,6 +37,28 @@ def graph_candidates(path: str) -> dict:
     return found
 
 
+def sweep_table(path: str) -> None:
+    """Each sweep's eager baseline: all timings, the median of each block (one per candidate, in
+    the order timed), their CV and the blocks' lag-1 correlation that steady_speedup corrects for."""
+    import math
+
+    from search.stats import drift_correlation
+
+    print("| sweep | eager baseline, all | median of each block | CV | lag-1 correlation of blocks |")
+    print("|---|---|---|---|---|")
+    for sweep in db.load(path).sweeps:
+        timings, blocks, start = sweep.baseline_latencies_s, [], 0
+        for candidate in sweep.candidates:
+            blocks.append(timings[start:start + len(candidate.latencies_s)])
+            start += len(candidate.latencies_s)
+        levels = [statistics.fmean(math.log(x) for x in block) for block in blocks]
+        spread = statistics.pstdev(timings) / statistics.fmean(timings)
+        print(f"| {sweep.label()} | {statistics.median(timings):.3f} ({min(timings):.2f}-{max(timings):.2f}) | "
+              f"{', '.join(f'{statistics.median(block):.2f}' for block in blocks)} | {spread:.0%} | "
+              f"{drift_correlation(levels):.2f} |")
+    print()
+
+
 def figure(candidate) -> str:
     low, high = candidate.speedup_interval
     return f"{candidate.speedup:.2f}x ({low:.2f}-{high:.2f})"
@@ -55,6 +77,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="*", default=RUNS)
     args = parser.parse_args()
     before, after = graph_candidates(args.p3), graph_candidates(args.p4)
+    sweep_table(args.p3)
     print("| call (host) | task | setting (graph) | script's eager baseline | its graph s | script "
           "| database p3 | database p4 | /p3 | /p4 |")
     print("|---|---|---|---|---|---|---|---|---|---|")
