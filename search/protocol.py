@@ -24,10 +24,11 @@ they are used.
   and seed, averaged over the jobs (prompt, seed); only the first job is timed.
 - One process measures at a time on a host: processes that share one (a Dask worker per GPU, or
   `agent verify`'s scripts) find a lock file in ``DIFFACCEL_TIMING_LOCK`` and hold it for the whole
-  of `measure`. The eager baseline is bound by the host launching kernels: alone it took 0.76 s
-  (CV under 5%); with a second process on the host it took 0.8 to 1.3 s, whether pinned to other
-  cores or taking turns per round while the other built its graphs, which inflated every speedup
-  over it (benchmarks/results/eager_baseline.md). So GPUs of one host overlap loading pipelines,
+  of `measure`. The eager baseline is bound by the host launching kernels: alone on an H200 host
+  it took 0.76 s (CV under 5%; an H100 host wanders even alone, hence the graph bullet above);
+  with a second process on the host it took 0.8 to 1.3 s, whether pinned to other cores or taking
+  turns per round while the other built its graphs, which inflated every speedup over it
+  (benchmarks/results/eager_baseline.md). So GPUs of one host overlap loading pipelines,
   not measuring; several hosts measure in parallel. A user's script has no such variable.
 """
 
