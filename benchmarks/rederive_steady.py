@@ -29,14 +29,7 @@ FROM_VERSION = 3
 
 def rederive(sweep: db.Sweep) -> list[str]:
     """Protocol-4 figures for `sweep`'s graph candidates, in place; a line per candidate changed."""
-    lines = []
-    # The sweep stored its baseline timings candidate after candidate, one per round of each.
-    blocks, start = [], 0
-    for candidate in sweep.candidates:
-        blocks.append(sweep.baseline_latencies_s[start:start + len(candidate.latencies_s)])
-        start += len(candidate.latencies_s)
-    if start != len(sweep.baseline_latencies_s):
-        raise ValueError(f"{sweep.label()}: {len(sweep.baseline_latencies_s)} baseline timings for {start} rounds")
+    lines, blocks = [], sweep.baseline_blocks()
     for candidate in sweep.candidates:
         if candidate.engine != "graph":
             continue

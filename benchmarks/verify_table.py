@@ -47,10 +47,7 @@ def sweep_table(path: str) -> None:
     print("| sweep | eager baseline, all | median of each block | CV | lag-1 correlation of blocks |")
     print("|---|---|---|---|---|")
     for sweep in db.load(path).sweeps:
-        timings, blocks, start = sweep.baseline_latencies_s, [], 0
-        for candidate in sweep.candidates:
-            blocks.append(timings[start:start + len(candidate.latencies_s)])
-            start += len(candidate.latencies_s)
+        timings, blocks = sweep.baseline_latencies_s, sweep.baseline_blocks()
         levels = [statistics.fmean(math.log(x) for x in block) for block in blocks]
         spread = statistics.pstdev(timings) / statistics.fmean(timings)
         print(f"| {sweep.label()} | {statistics.median(timings):.3f} ({min(timings):.2f}-{max(timings):.2f}) | "

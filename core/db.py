@@ -137,6 +137,17 @@ class Sweep(Combination):
     def engines(self) -> list[str]:
         return sorted({candidate.engine for candidate in self.candidates})
 
+    def baseline_blocks(self) -> list[list[float]]:
+        """The baseline's timings grouped by the candidate each round was paired with, in the order
+        timed: `search/protocol.py` stores one baseline timing per round, candidate after candidate."""
+        blocks, start = [], 0
+        for candidate in self.candidates:
+            blocks.append(self.baseline_latencies_s[start:start + len(candidate.latencies_s)])
+            start += len(candidate.latencies_s)
+        if start != len(self.baseline_latencies_s):
+            raise ValueError(f"{self.label()}: {len(self.baseline_latencies_s)} baseline timings for {start} rounds")
+        return blocks
+
 
 class Measured(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -178,3 +178,4 @@ def test_a_sweep_of_both_engines_takes_turns_and_stops_graph_candidates_early(ti
     assert [c.engine for c in sweep.candidates] == ["eager", "graph", "eager", "graph"]
     assert [len(c.latencies_s) for c in sweep.candidates] == [4, 2, 4, 2]
     assert len(sweep.baseline_latencies_s) == 12  # one baseline timing per round, every block kept
+    assert [len(block) for block in sweep.baseline_blocks()] == [4, 2, 4, 2]
