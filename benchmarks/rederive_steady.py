@@ -21,10 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from core import db  # noqa: E402
 from search.engine import GRID_TARGETS, SearchConfig  # noqa: E402
-from search.measure import PROTOCOL_VERSION  # noqa: E402
+from search.measure import PROTOCOL_VERSION, STEADY_SINCE  # noqa: E402
 from search.stats import steady_speedup  # noqa: E402
 
-FROM_VERSION = 3
+FROM_VERSION = STEADY_SINCE - 1  # timed like protocol 4, estimated the paired way
 
 
 def rederive(sweep: db.Sweep) -> list[str]:

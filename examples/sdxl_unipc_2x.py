@@ -442,8 +442,7 @@ def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_
     for spread_over_blocks, result in zip(steady, results):
         if spread_over_blocks:
             interval = steady_speedup(blocks, result["latencies_s"], run_rounds=min_rounds)
-            result.update(speedup=round(interval.estimate, 4), estimator="steady",
-                          speedup_interval=[round(interval.low, 4), round(min(interval.high, 1e6), 4)])
+            result.update(_figure(interval), estimator="steady")
     return results
 
 
@@ -464,11 +463,9 @@ def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_
             break  # its figure comes from the baseline's spread, which more of its rounds won't narrow
         if not needs_more_rounds(ratios, tolerance, min_rounds, max_rounds):
             break
-    interval = speedup_interval(ratios)
     return {
         "name": contender.name,
-        "speedup": round(interval.estimate, 4),
-        "speedup_interval": [round(interval.low, 4), round(min(interval.high, 1e6), 4)],
+        **_figure(speedup_interval(ratios)),
         "estimator": "paired",
         "ratios": [round(r, 4) for r in ratios],
         "rounds": len(ratios),
@@ -479,6 +476,12 @@ def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_
         "first_call_s": round(first_call_s, 3),
         "quality": {name: round(statistics.fmean(s[name] for s in scores), 4) for name in ("ssim", "psnr")},
     }
+
+
+def _figure(interval) -> dict:
+    """A result's speedup and its interval as stored (an unbounded top as 1e6, for JSON)."""
+    return {"speedup": round(interval.estimate, 4),
+            "speedup_interval": [round(interval.low, 4), round(min(interval.high, 1e6), 4)]}
 
 
 def image_quality(reference, image) -> dict:

@@ -23,6 +23,7 @@ METRICS = ("ssim", "psnr")
 # measures at a time on a host (search/protocol.py, `exclusive_timing`). 4: also a graph contender's
 # speedup is over every baseline timing of its sweep, with a prediction interval (`steady_speedup`).
 PROTOCOL_VERSION = 4
+STEADY_SINCE = 4  # the first version whose graph figures are prediction intervals (`steady_speedup`)
 LIBRARIES = ("torch", "diffusers", "transformers", "DeepCache", "tgate", "tomesd", "torchmetrics")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.task import MODEL_INFO, SAMPLER_INFO, combination_label
 from search.accelerators import plan as accelerator_plan
+from search.measure import STEADY_SINCE
 from tools.lookup import Resolution
 
 # Modules embedded in every script, in order; lines marked `# not in scripts` are left out.
@@ -98,8 +99,8 @@ def figure_text(choice) -> str:
     text = f"{measured.speedup:.2f}x"
     if measured.speedup_interval:
         low, high = measured.speedup_interval
-        # Protocol 4 predicts a graph figure over the host's spread (search/stats.py steady_speedup).
-        predicted = entry.engine == "graph" and (entry.provenance.protocol_version or 0) >= 4
+        # A graph figure is predicted over the host's spread from protocol 4 (search/stats.py steady_speedup).
+        predicted = entry.engine == "graph" and (entry.provenance.protocol_version or 0) >= STEADY_SINCE
         text += f" (95% {'of runs' if predicted else 'interval'} {low:.2f}-{high:.2f}x)"
     else:
         text += " (no interval: the first version's 2-round measurement)"
