@@ -26,15 +26,20 @@ RUNS = [f"3a (host 2)={RESULTS}/verify_h100_3a.jsonl", f"3b (host 3)={RESULTS}/v
 
 
 def graph_candidates(path: str) -> dict:
-    """(verify row id's combination, DeepCache interval, branch) -> graph candidate, every sweep."""
+    """(combination key, DeepCache interval, branch) -> graph candidate, every sweep."""
     found = {}
     for sweep in db.load(path).sweeps:
-        combination = "|".join([sweep.model, sweep.sampler, str(sweep.steps), "+".join(sweep.accelerators)])
         for candidate in sweep.candidates:
             if candidate.engine == "graph" and candidate.params.deepcache:
                 knobs = candidate.params.deepcache
-                found[(combination, knobs.cache_interval, knobs.cache_branch_id)] = candidate
+                found[(sweep.combo_key, knobs.cache_interval, knobs.cache_branch_id)] = candidate
     return found
+
+
+def combination(row: dict) -> tuple:
+    """A verify row's combination key, from its id 'SD1.5|DDIM|25|DeepCache|4' (agent/verify.py)."""
+    model, sampler, steps, accelerators, _target = row["id"].split("|")
+    return db.combo_key(model, sampler, int(steps), accelerators.split("+"))
 
 
 def sweep_table(path: str) -> None:
@@ -84,9 +89,8 @@ def main() -> None:
     for label, path in (run.split("=", 1) for run in args.runs):
         for line in open(path, encoding="utf-8"):
             row = json.loads(line)
-            combination = row["id"].rsplit("|", 1)[0]  # 'SD1.5|DDIM|25|DeepCache|4' without the target
             key = next(k for k, c in before.items()
-                       if k[0] == combination and abs(c.latency_s - row["claimed_latency_s"]) < 1e-4)
+                       if k[0] == combination(row) and abs(c.latency_s - row["claimed_latency_s"]) < 1e-4)
             speedup, cells = row["speedup"], []
             labels.append(label)
             for name, candidate in (("p3", before[key]), ("p4", after[key])):
