@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.settings import DeepCacheParams, Settings, TGateParams, ToMeParams, default_tome_max_downsample  # noqa: E402
 from search import accelerators as acc  # noqa: E402
 from search.graph import enable_graphs  # noqa: E402
-from search.measure import PROMPTS, image_quality, timed  # noqa: E402
+from search.measure import PROMPTS  # noqa: E402
+from search.protocol import image_quality, timed  # noqa: E402
 
 STEPS = 25
 GATE = round(0.4 * STEPS)
@@ -81,10 +82,10 @@ def measure(pipe, model, name, settings, engine, runs):
     graphs = enable_graphs(pipe) if engine == "graph" else None
     torch.cuda.reset_peak_memory_stats()
     try:
-        first_s, image = timed(lambda: generate(pipe, plan), "cuda")
+        first_s, image = timed(lambda _: generate(pipe, plan), None, "cuda")
         latencies = []
         for _ in range(runs):
-            seconds, image = timed(lambda: generate(pipe, plan), "cuda")
+            seconds, image = timed(lambda _: generate(pipe, plan), None, "cuda")
             latencies.append(seconds)
     finally:
         info = {}

@@ -1,0 +1,183 @@
+"""Where a graph step's time goes, and which quality-free changes make it shorter (issue 8).
+
+    python benchmarks/graph_speed_probe.py --out probe.jsonl --models SD1.5,SDXL --max-minutes 9
+
+Full-size random-initialised pipelines, fp16, 25 DDIM steps, guidance 7.5, one prompt, seed 0, CUDA.
+Rows, each timed after one first call (which captures, or compiles and captures):
+  eager baseline; graph baseline; graph DeepCache 3/0 (the goal's quality rule), its latent-only time
+  (the pipeline without the VAE decode), and DeepCache 3/0 under graphs with one change each:
+  - cudnn:    scaled-dot-product attention prefers cuDNN's kernel (H100 has one) over flash attention
+  - chlast:   the U-Net in channels-last memory format
+  - fuseqkv:  diffusers' fused q/k/v projections
+  - vae:      the VAE decoder replayed as a graph too (not SDXL: its VAE is upcast to fp32 per call)
+  - compile:  every ResNet and transformer block of the U-Net compiled by inductor (no CUDA graphs of
+              its own), then captured by the graph engine as before
+  - all:      the changes named by --all together
+and graph rows of the baseline compiled, DeepCache 3/0 + T-GATE (gate step 10), and that compiled.
+Each row: median and CV of --runs, first-call seconds, SSIM against the eager baseline image and max
+abs pixel difference against the plain graph DeepCache image. Appends JSON lines; rows already in
+--out are skipped. Ratios between graph rows of one process are what to read: the eager baseline
+of a host wanders (benchmarks/results/eager_baseline.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.settings import DeepCacheParams, Settings, TGateParams  # noqa: E402
+from search import accelerators as acc  # noqa: E402
+from search.measure import PROMPTS  # noqa: E402
+from search.protocol import image_quality, timed  # noqa: E402
+
+STEPS = 25
+CHANGES = ("cudnn", "chlast", "fuseqkv", "vae", "compile")
+
+
+def generate(pipe, plan, output_type="np"):
+    import torch
+
+    return acc.run(pipe, plan, prompt=PROMPTS[0], num_inference_steps=STEPS, guidance_scale=7.5,
+                   generator=torch.Generator("cpu").manual_seed(0), output_type=output_type).images[0]
+
+
+def compile_blocks(unet, blocks=("ResnetBlock2D", "Transformer2DModel", "Downsample2D", "Upsample2D")):
+    """Compile each ResNet, transformer and resampling block of `unet` with inductor; return the undo.
+
+    Call it BEFORE the accelerators: DeepCache then keeps the compiled forwards as the ones it runs
+    on full steps, ToMe's and T-GATE's patches inside a block become recompiles of that block, and
+    the graph engine captures the compiled kernels as it captured the eager ones. Inductor fuses
+    the normalisations, activations and projections that eager runs as separate kernels; CUDA
+    graphs of its own stay off (the engine does the capturing). Blocks of one shape share one
+    compiled code (inductor's caches also persist on disk, which makes a second start faster).
+    """
+    import torch
+    import torch._dynamo
+
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 256)
+    torch._dynamo.config.automatic_dynamic_shapes = False  # one static shape per block, as captured
+    compiled = [m for m in unet.modules() if type(m).__name__ in blocks and "forward" not in m.__dict__]
+    for block in compiled:
+        block.forward = torch.compile(block.forward, dynamic=False)
+
+    def undo() -> None:
+        for block in compiled:
+            block.__dict__.pop("forward", None)
+
+    return undo
+
+
+@contextlib.contextmanager
+def changed(pipe, model, changes):
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from search.graph import CudaGraphBackend, _Engine
+
+    with contextlib.ExitStack() as stack:
+        if "cudnn" in changes:
+            stack.enter_context(sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
+                                             SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH], set_priority=True))
+        if "chlast" in changes:
+            pipe.unet.to(memory_format=torch.channels_last)
+            stack.callback(lambda: pipe.unet.to(memory_format=torch.contiguous_format))
+        if "fuseqkv" in changes:
+            pipe.fuse_qkv_projections(unet=True, vae=False)
+            stack.callback(lambda: pipe.unfuse_qkv_projections(unet=True, vae=False))
+        if "compile" in changes:
+            stack.callback(compile_blocks(pipe.unet))  # before the accelerators, as documented
+        if "vae" in changes and model != "SDXL":
+            engine = _Engine("vae_decoder", pipe.vae.decoder, CudaGraphBackend(), [])
+            engine.install()
+            stack.callback(engine.uninstall)
+        yield
+
+
+def measure(pipe, model, settings, engine, runs, changes=(), output_type="np", device="cuda"):
+    import numpy as np
+
+    plan = acc.plan(model, settings)
+    with changed(pipe, model, changes):
+        undo = acc.apply(pipe, plan, engine=engine)
+        try:
+            first_s, image = timed(lambda _: generate(pipe, plan, output_type), None, device)
+            latencies = []
+            for _ in range(runs):
+                seconds, image = timed(lambda _: generate(pipe, plan, output_type), None, device)
+                latencies.append(seconds)
+        finally:
+            undo()
+    median = statistics.median(latencies)
+    row = {"median_s": round(median, 4), "cv": round(statistics.pstdev(latencies) / statistics.fmean(latencies), 4),
+           "first_call_s": round(first_s, 2), "latencies_s": [round(x, 4) for x in latencies]}
+    return row, (np.asarray(image, dtype=np.float32) if output_type == "np" else None)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="probe.jsonl")
+    parser.add_argument("--models", default="SD1.5,SD2.1,SDXL")
+    parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--rows", default="", help="comma-separated row names (default: all)")
+    parser.add_argument("--all", default="cudnn,vae,compile", help="the changes of the 'all' row")
+    parser.add_argument("--max-minutes", type=float, default=9.0)
+    parser.add_argument("--size", default="full", help="'tiny' for a dry run of the script on a CPU")
+    parser.add_argument("--device", default="cuda")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from search.measure import device_name, library_versions
+    from search.pipelines import build_random
+
+    started = time.perf_counter()
+    out = Path(args.out)
+    done = {(r["model"], r["row"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
+    dc3 = Settings(deepcache=DeepCacheParams(cache_interval=3, cache_branch_id=0))
+    rows = [("eager", Settings(), "eager", (), "np"), ("graph", Settings(), "graph", (), "np"),
+            ("graph DC3", dc3, "graph", (), "np"), ("graph DC3 latent", dc3, "graph", (), "latent")]
+    rows += [(f"graph DC3 {c}", dc3, "graph", (c,), "np") for c in CHANGES]
+    rows.append(("graph DC3 all", dc3, "graph", tuple(args.all.split(",")), "np"))
+    dc3_tgate = Settings(deepcache=dc3.deepcache, tgate=TGateParams(gate_step=round(0.4 * STEPS)))
+    rows += [("graph compile", Settings(), "graph", ("compile",), "np"),
+             ("graph DC3+TGate", dc3_tgate, "graph", (), "np"),
+             ("graph DC3+TGate compile", dc3_tgate, "graph", ("compile",), "np")]
+    wanted = set(args.rows.split(",")) if args.rows else None
+    info = {"device": device_name(args.device), "dtype": "float16", "weights": "random" if args.size == "full" else args.size, "steps": STEPS,
+            "sampler": "DDIM", "libraries": library_versions()}
+    for model in args.models.split(","):
+        pipe, images = None, {}
+        for name, settings, engine, changes, output_type in rows:
+            if (model, name) in done or (wanted and name not in wanted and name not in ("eager", "graph DC3")):
+                continue
+            if time.perf_counter() - started > args.max_minutes * 60:
+                print("stopping: out of time", flush=True)
+                return
+            if pipe is None:
+                pipe = build_random(model, args.size, device=args.device, dtype=torch.float16 if args.device == "cuda" else None)
+            row, image = measure(pipe, model, settings, engine, args.runs, changes, output_type, args.device)
+            row.update({"model": model, "row": name, "changes": list(changes), **info})
+            if image is not None:
+                images[name] = image
+                if "eager" in images:
+                    row["ssim"] = round(image_quality(images["eager"], image)["ssim"], 4)
+                if "graph DC3" in images:
+                    row["max_abs_diff_vs_graph_dc3"] = round(float(np.abs(image - images["graph DC3"]).max()) * 255, 2)
+            with out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(f"{model:6} {name:22} {row['median_s']:.4f}s cv {row['cv']:.3f} first {row['first_call_s']}s "
+                  f"ssim {row.get('ssim', '-')} diff {row.get('max_abs_diff_vs_graph_dc3', '-')}", flush=True)
+        del pipe
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
