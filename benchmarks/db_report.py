@@ -53,9 +53,12 @@ def main(path=None):
     for key, group in sorted(groupby_protocol(current).items(), key=lambda item: -item[0][0]):
         source = group[0].provenance.model_dump()
         minutes = sum(s.provenance.model_dump().get("sweep_seconds", 0) for s in group) / 60
+        rederived = [s.provenance.model_dump().get("rederived") for s in group]
+        how = next((r for r in rederived if r), None)
+        note = f"; {sum(map(bool, rederived))} of them: {how}" if how else ""
         print(f"- protocol {key[0]} on {key[1]}: {len(group)} sweeps, {source['dtype']}, "
               f"{source['weights']} weights, {len(source['prompts'])} prompts, {source['protocol']}"
-              f"{'; ' + source['rederived'] if source.get('rederived') else ''}; {minutes:.1f} GPU-minutes")
+              f"{note}; {minutes:.1f} GPU-minutes")
     print()
     print("| model | sampler | steps | combination | protocol | eager baseline s | fastest eager | fastest graph "
           "| 2x pick, graph (DeepCache interval/branch) | its SSIM |")
