@@ -11,5 +11,5 @@ minutes=${1:-8}
 shift || true
 source benchmarks/gpu_setup.sh
 python3 -m agent.cli search --grid --weights random --device cuda --dtype float16 --engines eager,graph \
-  --db search_params.json --max-minutes "$minutes" "$@" 2>&1 | grep -v "should be kept in float32" | tee "$out/refill.log"
+  --db search_params.json --max-minutes "$minutes" "$@" 2>&1 | grep --line-buffered -v "should be kept in float32" | tee "$out/refill.log"
 cp search_params.json "$out/search_params.json"

@@ -8,4 +8,4 @@ minutes=${1:-8}
 shift || true
 source benchmarks/gpu_setup.sh
 python3 -m agent.cli verify --max-minutes "$minutes" --out "$out/verify.jsonl" "$@" 2>&1 \
-  | grep -v "should be kept in float32" | tee "$out/verify.log"
+  | grep --line-buffered -v "should be kept in float32" | tee "$out/verify.log"

@@ -132,6 +132,44 @@ def test_shallow_graph_reads_the_full_graphs_output_buffers(pipes):
         undo()
 
 
+def test_compiled_blocks_compile_in_a_plain_warmup_and_their_reads_are_still_found(pipes):
+    """torch.compile skips frames under a dispatch mode, which the read tracker and the tape are:
+    the engine warms each step up once plainly first, and tracks reads with compiled code aside."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    pipe = get_pipe(pipes, "SD1.5")
+    plan = acc.plan("SD1.5", Settings(deepcache=dc(3)))
+    undo = acc.apply(pipe, plan)
+    reference = image(pipe, plan)
+    undo()
+    blocks = [m for m in pipe.unet.modules() if type(m).__name__ == "ResnetBlock2D"]
+    torch._dynamo.reset()
+    counters.clear()
+    for block in blocks:  # before the accelerators, so DeepCache runs the compiled forwards
+        block.forward = torch.compile(block.forward, backend="eager", dynamic=False)
+    try:
+        undo = acc.apply(pipe, plan)
+        graphs = graph().enable_graphs(pipe, backend=graph().TapeBackend())
+        try:
+            images = [image(pipe, plan) for _ in range(2)]
+            variants = {key[1][0][0]: v for key, v in graphs["unet"].graphs.items()}
+        finally:
+            graphs()
+            undo()
+    finally:
+        for block in blocks:
+            block.__dict__.pop("forward", None)
+        compiled = counters["stats"]["unique_graphs"]
+        torch._dynamo.reset()
+    assert compiled > 0
+    (shallow,) = variants["shallow"]
+    assert shallow.reads  # the cached features the shallow step reads, found with compiled blocks
+    assert graphs.fallbacks == []
+    for picture in images:
+        np.testing.assert_allclose(picture, reference, atol=1e-5)
+
+
 def test_tgate_changes_graph_at_the_gate_and_drops_guidance(pipes):
     _, (_, second), graphs = eager_and_graph(get_pipe(pipes, "SD1.5"), "SD1.5", SETTINGS["T-Gate"])
     labels = [label for label, _ in steps(graphs)]
