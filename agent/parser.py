@@ -435,7 +435,7 @@ def speedup_mentions(source: _Text) -> dict[int, float]:
         if value == 1 and "倍" in match.group(0) and re.search(r"(?:快|提速|加速|提升)\s*(?:了)?\s*$", text[:match.start()]):
             value = 2.0  # 快一倍: one time faster, i.e. twice the speed
         add(match, value, match.start("n"))
-    for match in re.finditer(rf"(?<![\w.])x\s?(?P<n>\d+(?:\.\d+)?)(?![\w.])", text):
+    for match in re.finditer(r"(?<![\w.])x\s?(?P<n>\d+(?:\.\d+)?)(?![\w.])", text):
         add(match, _finite(match.group("n")), match.start("n"))
     keyword = (r"(?:(?:speed[\s_-]?up|speedup|acceleration)(?:\s+(?:target|goal))?|\b(?:target|goal)(?:\s+speed[\s_-]?up)?"
                r"|\bfactor(?:\s+of)?|accelerate\s+by|加速比|目标)"
@@ -494,7 +494,7 @@ def _percent_speedups(source: _Text, text: str, add) -> None:
             value = fraction
         elif re.match(rf"\s*(?:of\s+(?:the\s+)?(?:original\s+|its\s+)?)?{_TIME}|\s*的\s*(?:时间|耗时|延迟)", after):
             value = 1 / fraction if fraction else math.inf
-        elif re.match(rf"\s*(?:less|lower|shorter|fewer|reduction|decrease|cut)\b", after) or re.search(
+        elif re.match(r"\s*(?:less|lower|shorter|fewer|reduction|decrease|cut)\b", after) or re.search(
             rf"(?:reduc|cut|lower|decreas|shorten|shav|trim|slash|减少|降低|缩短|减)\w*\s+(?:\S+\s+){{0,4}}(?:by\s+)?$"
             rf"|{_TIME}\s+(?:by\s+)?$|(?:时间|耗时|延迟)\s*(?:减少|降低|缩短)\s*(?:了)?\s*$", before
         ):

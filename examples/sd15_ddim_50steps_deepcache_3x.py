@@ -855,8 +855,14 @@ class _Engine:
             with ExitStack() as stack:
                 for state in self.states:
                     stack.enter_context(state.capturing())
-                with self.backend.warmup(), tracker:
-                    self._call_inner(static)  # warms up kernels and finds the slots read
+                with self.backend.warmup():
+                    # Once plainly: compiled blocks (`compile_blocks`) compile here, outside any
+                    # dispatch mode (torch.compile skips frames under one). Then once eagerly under
+                    # the tracker, which sees every op only when compiled code stands aside.
+                    self._call_inner(static)
+                    self._restore(before)
+                    with _eager_stance(), tracker:
+                        self._call_inner(static)  # finds the slots read
                 self._restore(before)
                 handle, output = self.backend.capture(lambda: self._call_inner(static))
         except BaseException:
@@ -893,6 +899,11 @@ class _Engine:
                 self._put(slot, None)
         for slot, value in snapshot.items():
             self._put(slot, value)
+
+
+def _eager_stance():
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    return set_stance("force_eager") if set_stance is not None else nullcontext()
 
 
 # -- what each accelerator keeps between steps ----------------------------------------------------
