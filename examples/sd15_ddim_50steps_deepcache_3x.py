@@ -856,9 +856,10 @@ class _Engine:
                 for state in self.states:
                     stack.enter_context(state.capturing())
                 with self.backend.warmup():
-                    # Once plainly: compiled blocks (`compile_blocks`) compile here, outside any
-                    # dispatch mode (torch.compile skips frames under one). Then once eagerly under
-                    # the tracker, which sees every op only when compiled code stands aside.
+                    # Once plainly: compiled blocks (a user's torch.compile) compile here, outside
+                    # any dispatch mode. Then once under the tracker with compiled code standing
+                    # aside: torch.compile skips a frame called under a dispatch mode and keeps
+                    # skipping it after, so without the stance the blocks would run eager for good.
                     self._call_inner(static)
                     self._restore(before)
                     with _eager_stance(), tracker:
@@ -1025,6 +1026,9 @@ class _DeepCacheState(_State):
                 unet.__dict__["forward"] = wrapper
 
 
+_NONE = type("NoneSlot", (), {"__repr__": lambda self: "<None slot>"})()  # a slot holding None
+
+
 class _TGateState(_State):
     """T-GATE: the flags its loop sets on every Attention's forward, and their caches."""
 
@@ -1061,18 +1065,24 @@ class _TGateState(_State):
         return f"ca-{word(ca_cache, ca_reuse)}/sa-{word(sa_cache, sa_reuse)}" + (
             "" if keep_shape else "/merge")
 
+    # A cache is absent (before T-GATE's first step), None (tgate's forward set it so) or a tensor.
+    # Eager tgate treats the first two alike; compiled blocks don't (their guards tell them apart),
+    # so a warm-up restored as "absent" where it had been None recompiles inside the capture.
+    # The slot keeps the three apart: no slot, _NONE, the tensor.
+
     def slots(self) -> dict:
-        return {index: attention.__dict__["cache"] for index, attention in enumerate(self.attentions)
-                if attention.__dict__.get("cache") is not None}
+        return {index: _NONE if attention.__dict__["cache"] is None else attention.__dict__["cache"]
+                for index, attention in enumerate(self.attentions) if "cache" in attention.__dict__}
 
     def get(self, name):
-        return self.attentions[name].__dict__.get("cache")
+        cache = self.attentions[name].__dict__.get("cache", None)
+        return _NONE if cache is None and "cache" in self.attentions[name].__dict__ else cache
 
     def put(self, name, value) -> None:
         if value is None:
             self.attentions[name].__dict__.pop("cache", None)
         else:
-            self.attentions[name].__dict__["cache"] = value
+            self.attentions[name].__dict__["cache"] = None if value is _NONE else value
 
 
 class _ToMeState(_State):

@@ -6,6 +6,7 @@ a different image here, as it would on a GPU.
 """
 
 import ast
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,75 @@ def test_compiled_blocks_compile_in_a_plain_warmup_and_their_reads_are_still_fou
     assert graphs.fallbacks == []
     for picture in images:
         np.testing.assert_allclose(picture, reference, atol=1e-5)
+
+
+class PlainCaptureBackend:
+    """Captures by calling the step plainly (as a CUDA capture does: no dispatch mode) and replays
+    by calling it again, images be as they may: only what runs inside a capture is counted."""
+
+    name = "plain"
+
+    def __init__(self, counts):
+        self.counts, self.during = counts, []
+
+    def warmup(self):
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+    def capture(self, fn):
+        before = dict(self.counts)
+        output = fn()
+        self.during.append({key: self.counts[key] - before[key] for key in self.counts})
+        return fn, output
+
+    def replay(self, fn) -> None:
+        fn()
+
+
+def test_compiled_blocks_run_compiled_in_captures_and_never_recompile_there(pipes):
+    """Compiled code must run inside each capture (a tracker run without the eager stance would
+    have switched it off for good), and must not compile there (CUDA forbids what compiling does
+    while a stream captures): the warm-ups leave every slot, T-GATE's None caches included, as
+    the capture will find them."""
+    import torch
+
+    counts = {"compiled": 0, "executed": 0}
+
+    def counting(gm, example_inputs):
+        counts["compiled"] += 1
+
+        def run(*args):
+            counts["executed"] += 1
+            return gm.forward(*args)
+
+        return run
+
+    pipe = get_pipe(pipes, "SD1.5")
+    plan = acc.plan("SD1.5", Settings(deepcache=dc(3), tgate=TGATE))
+    blocks = [m for m in pipe.unet.modules() if type(m).__name__ in ("ResnetBlock2D", "Transformer2DModel")]
+    torch._dynamo.reset()
+    for block in blocks:
+        block.forward = torch.compile(block.forward, backend=counting, dynamic=False)
+    stack = ExitStack()
+    backend = PlainCaptureBackend(counts)
+    try:
+        stack.enter_context(torch._dynamo.config.patch(cache_size_limit=64))  # T-GATE's phases
+        undo = acc.apply(pipe, plan)
+        graphs = graph().enable_graphs(pipe, backend=backend, text_encoders=False)
+        try:
+            image(pipe, plan)
+        finally:
+            graphs()
+            undo()
+    finally:
+        stack.close()
+        for block in blocks:
+            block.__dict__.pop("forward", None)
+        torch._dynamo.reset()
+    assert len(backend.during) >= 4  # DeepCache full/shallow across T-GATE's phases
+    assert [d["compiled"] for d in backend.during] == [0] * len(backend.during)
+    assert all(d["executed"] > 0 for d in backend.during), backend.during
 
 
 def test_tgate_changes_graph_at_the_gate_and_drops_guidance(pipes):
