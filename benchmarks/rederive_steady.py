@@ -20,25 +20,18 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from core import db  # noqa: E402
-from search.engine import GRID_TARGETS, SearchConfig  # noqa: E402
+from search.engine import GRID_TARGETS, SearchConfig, restate_steady  # noqa: E402
 from search.measure import PROTOCOL_VERSION, STEADY_SINCE  # noqa: E402
-from search.stats import steady_speedup  # noqa: E402
 
 FROM_VERSION = STEADY_SINCE - 1  # timed like protocol 4, estimated the paired way
 
 
 def rederive(sweep: db.Sweep) -> list[str]:
     """Protocol-4 figures for `sweep`'s graph candidates, in place; a line per candidate changed."""
-    lines, blocks = [], sweep.baseline_blocks()
-    for candidate in sweep.candidates:
-        if candidate.engine != "graph":
-            continue
-        interval = steady_speedup(blocks, candidate.latencies_s, run_rounds=SearchConfig().min_rounds)
-        before = f"{candidate.speedup:.2f}x ({candidate.speedup_interval[0]:.2f}-{candidate.speedup_interval[1]:.2f})"
-        candidate.speedup = round(interval.estimate, 4)
-        candidate.speedup_interval = (round(interval.low, 4), round(interval.high, 4))
-        lines.append(f"{sweep.label()} graph {candidate.params.describe()}: {before} -> "
-                     f"{candidate.speedup:.2f}x ({interval.low:.2f}-{interval.high:.2f})")
+    lines = []
+    for candidate, speedup, (low, high) in restate_steady(sweep, SearchConfig().min_rounds):
+        lines.append(f"{sweep.label()} graph {candidate.params.describe()}: {speedup:.2f}x ({low:.2f}-{high:.2f}) -> "
+                     f"{candidate.speedup:.2f}x ({candidate.speedup_interval[0]:.2f}-{candidate.speedup_interval[1]:.2f})")
     sweep.provenance.protocol_version = PROTOCOL_VERSION
     extra = sweep.provenance.model_extra
     extra["rederived"] = (f"graph figures re-derived by protocol {PROTOCOL_VERSION} from the timings of a "

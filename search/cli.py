@@ -63,12 +63,15 @@ def _combination(text: str) -> tuple[str, ...]:
 @click.option("--gpus", type=click.IntRange(1), default=None,
               help="with --grid: one Dask worker per GPU of this host (default: all GPUs when more than one)")
 @click.option("--scheduler", default=None, help="with --grid: address of a running Dask scheduler (several hosts)")
+@click.option("--part-size", type=click.IntRange(0), default=0, show_default=True,
+              help="measure sweeps of more settings than this in parts, each stored as it finishes "
+                   "(for sweeps longer than one sitting); 0: whole sweeps")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="DIFFACCEL_DB",
               help="where results go (default: this machine's live-search file; the shipped database "
                    "only when named, and never for tiny or CPU figures)")
 def search(model, sampler, steps, accelerators, targets, grid, models, samplers, steps_list, shard,
            force, max_minutes, weights, model_path, tiny, device, dtype, prompts, min_rounds, max_rounds,
-           tolerance, engines, gpus, scheduler, db_path):
+           tolerance, engines, gpus, scheduler, part_size, db_path):
     """Measure accelerator settings and store the best per target speedup.
 
     \b
@@ -96,6 +99,7 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         prompts=prompts, min_rounds=min_rounds, max_rounds=max(min_rounds, max_rounds),
         tolerance=tolerance, engines=tuple(_choices(engines, ENGINES)), targets=_floats(targets),
         db_path=db_path, force=force, gpus=gpus or cuda_device_count() or 1, scheduler=scheduler,
+        part_size=part_size,
     )
     if "graph" in config.engines and not device.startswith("cuda"):
         raise click.BadParameter("the graph engine needs CUDA: use --engines eager on the CPU",
@@ -139,10 +143,11 @@ def _run_grid(items, config, shard, force, max_minutes, data) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from core import db
-    from search.engine import plan_grid, run_grid
+    from search.engine import parts_todo, plan_grid, run_grid
 
     console = Console(stderr=True)
     grid = plan_grid(items, data, config.engines, shard, force)
+    grid.todo = parts_todo(grid.todo, config)
     console.print(
         f"{len(grid.todo)} to measure, {grid.skipped} already in the database"
         + (f", {grid.outside_shard} in other shards" if grid.outside_shard else "")
@@ -164,7 +169,8 @@ def _run_grid(items, config, shard, force, max_minutes, data) -> None:
         run_grid(grid, config, on_start=start, on_done=done, deadline=deadline)
     left = len(grid.todo) - len(grid.done)
     console.print(
-        f"{len(grid.done)} sweeps in {time.monotonic() - started:.0f} s on {config.device}, stored in "
+        f"{len(grid.done)} {'sweeps' if all(i.part is None for i in grid.todo) else 'sweeps and parts'} in "
+        f"{time.monotonic() - started:.0f} s on {config.device}, stored in "
         f"{config.db_path or db.live_path()}" + (f"; {left} left for the next run (it resumes)" if left else "")
     )
     for failure in grid.failed:

@@ -10,10 +10,12 @@ way this process alone writes the database.
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from core import db
@@ -33,6 +35,7 @@ from search import accelerators as acc
 from search.distributed import host_timing_lock
 from search.measure import PROMPTS, PROTOCOL_VERSION, cpu_share, median, provenance
 from search.protocol import TIMING_LOCK_VARIABLE, Contender, exclusive_timing, measure, timed
+from search.stats import steady_speedup
 
 
 @dataclass
@@ -54,6 +57,9 @@ class SearchConfig:
     force: bool = False  # replace a sweep measured on a stronger setup
     gpus: Optional[int] = None  # grid runs on more than one GPU go through search/distributed.py
     scheduler: Optional[str] = None  # a running Dask scheduler (several hosts)
+    # Grid sweeps of more settings than this are measured in parts, each resumable on its own
+    # (`parts_todo`); 0: whole sweeps. A part times every engine of its settings, as a sweep does.
+    part_size: int = 0
     # Overrides the candidate space (tests use it); None means search.accelerators.candidates.
     candidates: Optional[Callable[[tuple, str, int], list]] = None
 
@@ -81,14 +87,16 @@ class Pipelines:
         return cls(pipe, copy.deepcopy(pipe))
 
 
-def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, config: SearchConfig) -> db.Sweep:
-    """Measure every candidate on every engine against the eager baseline; the sweep record."""
+def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, config: SearchConfig,
+          part: Optional[tuple[int, int]] = None) -> db.Sweep:
+    """Measure every candidate on every engine against the eager baseline; the sweep record (of
+    the settings of one `part`, (index, count), when given: `merge_parts` joins them)."""
     from search.pipelines import resolution, set_sampler
 
     accelerators = canonical_accelerators(accelerators)
     for pipe in (pipes.work, pipes.baseline):
         set_sampler(pipe, sampler)
-    settings = (config.candidates or acc.candidates)(accelerators, model, steps)
+    settings = _part_of((config.candidates or acc.candidates)(accelerators, model, steps), part)
     jobs = [(prompt, seed) for prompt in PROMPTS[: config.prompts] for seed in config.seeds]
     # Engines take turns setting by setting, so the graph candidates' baseline blocks spread over
     # the sweep instead of all coming after the eager ones' (steady_speedup takes the blocks as a
@@ -196,9 +204,11 @@ class GridItem:
     sampler: str
     steps: int
     accelerators: tuple[str, ...]
+    part: Optional[tuple[int, int]] = None  # (index, count): one part of a sweep measured in parts
 
     def label(self) -> str:
-        return f"{self.model} {self.sampler} {self.steps} {combination_label(self.accelerators)}"
+        text = f"{self.model} {self.sampler} {self.steps} {combination_label(self.accelerators)}"
+        return text + (f" part {self.part[0] + 1}/{self.part[1]}" if self.part else "")
 
 
 @dataclass
@@ -262,7 +272,10 @@ def run_grid(grid: GridPlan, config: SearchConfig, on_start=None, on_done=None,
     above one or a `config.scheduler`, the sweeps run on Dask workers, one per GPU.
     """
     def finished(item, record, seconds) -> None:
-        store(record, config)
+        if item.part is not None:
+            record = store_part(item, record, config)  # the whole sweep once its last part is in
+        if record is not None:
+            store(record, config)
         grid.done.append(item)
         if on_done:
             on_done(item, seconds)
@@ -298,5 +311,125 @@ def measure_item(item: GridItem, config: SearchConfig) -> tuple[float, db.Sweep]
     started = time.monotonic()
     pipes = keep_one((item.model, config.weights, config.model_path, config.dtype),
                      lambda: Pipelines.load(item.model, config))
-    record = sweep(pipes, item.model, item.sampler, item.steps, item.accelerators, config)
+    record = sweep(pipes, item.model, item.sampler, item.steps, item.accelerators, config, item.part)
     return time.monotonic() - started, record
+
+
+# -- sweeps in parts ------------------------------------------------------------------------------
+# A sweep is the unit of the grid, and one that outlasts a device call (SDXL at 50 steps: ten
+# settings of full-size 1024 px images) would never be stored. With `SearchConfig.part_size` such a
+# sweep is measured in parts of that many settings; each finished part waits in a file beside the
+# database (written by this process alone, like the database), and the last one to arrive joins
+# them into the sweep, whose graph figures are then estimated over every baseline block of all
+# parts, as one measurement of the whole sweep would estimate them.
+
+
+def _part_of(settings: list, part: Optional[tuple[int, int]]) -> list:
+    """The settings of part (index, count): contiguous slices of the sweep's order."""
+    if part is None:
+        return settings
+    index, count = part
+    size = -(-len(settings) // count)
+    return settings[index * size:(index + 1) * size]
+
+
+def parts_path(config: SearchConfig) -> Path:
+    path = Path(config.db_path or db.live_path())
+    return path.with_name(f"{path.stem}.parts.json")
+
+
+def _load_parts(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["parts"] if path.exists() else []
+
+
+def _save_parts(path: Path, parts: list[dict]) -> None:
+    from core.files import write_atomic
+
+    if parts:
+        write_atomic(path, json.dumps({"parts": parts}, indent=1))
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _same_sweep(stored: dict, item: GridItem) -> bool:
+    return (db.combo_key(stored["model"], stored["sampler"], stored["steps"], stored["accelerators"])
+            == db.combo_key(item.model, item.sampler, item.steps, item.accelerators))
+
+
+def parts_todo(items: list[GridItem], config: SearchConfig) -> list[GridItem]:
+    """`items` with each sweep of more than `config.part_size` settings replaced by its parts not
+    yet stored; a sweep whose parts are all stored is joined and stored now."""
+    if config.part_size <= 0:
+        return list(items)
+    todo = []
+    for item in items:
+        settings = (config.candidates or acc.candidates)(item.accelerators, item.model, item.steps)
+        count = -(-len(settings) // config.part_size)
+        if count <= 1:
+            todo.append(item)
+            continue
+        parts = [replace(item, part=(index, count)) for index in range(count)]
+        stored = {tuple(p["part"]) for p in _load_parts(parts_path(config)) if _same_sweep(p, item)}
+        missing = [part for part in parts if part.part not in stored]
+        if missing:
+            todo += missing
+        else:  # stopped after its last part was kept and before the sweep was stored
+            store(_join_stored(item, count, config), config)
+    return todo
+
+
+def store_part(item: GridItem, record: db.Sweep, config: SearchConfig) -> Optional[db.Sweep]:
+    """Keep a finished part; once every part of its sweep is kept, return the joined sweep (and
+    forget the parts)."""
+    path = parts_path(config)
+    parts = [p for p in _load_parts(path) if not (_same_sweep(p, item) and tuple(p["part"]) == item.part)]
+    parts.append({"model": item.model, "sampler": item.sampler, "steps": item.steps,
+                  "accelerators": list(item.accelerators), "part": list(item.part),
+                  "sweep": record.model_dump(mode="json")})
+    _save_parts(path, parts)
+    mine = {tuple(p["part"]) for p in parts if _same_sweep(p, item)}
+    if all((index, item.part[1]) in mine for index in range(item.part[1])):
+        return _join_stored(item, item.part[1], config)
+    return None
+
+
+def _join_stored(item: GridItem, count: int, config: SearchConfig) -> db.Sweep:
+    path = parts_path(config)
+    parts = _load_parts(path)
+    mine = {p["part"][0]: db.Sweep.model_validate(p["sweep"]) for p in parts
+            if _same_sweep(p, item) and p["part"][1] == count}
+    joined = merge_parts([mine[index] for index in range(count)], config.min_rounds)
+    _save_parts(path, [p for p in parts if not _same_sweep(p, item)])
+    return joined
+
+
+def merge_parts(parts: list[db.Sweep], min_rounds: int) -> db.Sweep:
+    """One sweep from its parts, in order: candidates and baseline timings joined (the baseline
+    blocks stay with their candidates), seconds added, graph figures re-estimated over all blocks."""
+    baseline_s = [x for part in parts for x in part.baseline_latencies_s]
+    provenance = parts[0].provenance.model_copy(deep=True)
+    provenance.model_extra["sweep_seconds"] = round(
+        sum(part.provenance.model_extra.get("sweep_seconds", 0.0) for part in parts), 1)
+    provenance.model_extra["parts"] = len(parts)
+    joined = parts[0].model_copy(update={
+        "candidates": [c.model_copy(deep=True) for part in parts for c in part.candidates],
+        "baseline_latencies_s": baseline_s, "baseline_latency_s": round(median(baseline_s), 4),
+        "provenance": provenance})
+    restate_steady(joined, min_rounds)
+    return joined
+
+
+def restate_steady(record: db.Sweep, min_rounds: int) -> list[tuple[db.Candidate, float, tuple]]:
+    """Each graph candidate's figure over every baseline block of `record` (search/protocol.py
+    `measure` does the same within one call), in place; (candidate, speedup, interval before)."""
+    blocks, before = record.baseline_blocks(), []
+    if len(record.candidates) < 2:  # one block: the paired figure stands, as in `measure`
+        return before
+    for candidate in record.candidates:
+        if candidate.engine != "graph":
+            continue
+        interval = steady_speedup(blocks, candidate.latencies_s, run_rounds=min_rounds)
+        before.append((candidate, candidate.speedup, candidate.speedup_interval))
+        candidate.speedup = round(interval.estimate, 4)
+        candidate.speedup_interval = (round(interval.low, 4), round(min(interval.high, 1e6), 4))
+    return before

@@ -11,7 +11,10 @@ from core.task import ALL_COMBINATIONS, MODELS  # noqa: E402
 from core.settings import DeepCacheParams, Settings  # noqa: E402
 from search import accelerators as acc  # noqa: E402
 from core import db  # noqa: E402
-from search.engine import GridItem, Pipelines, SearchConfig, grid_items, parse_shard, plan_grid, search_one  # noqa: E402
+from search.engine import (  # noqa: E402
+    GridItem, Pipelines, SearchConfig, grid_items, parse_shard, parts_path, parts_todo, plan_grid, search_one,
+    store_part, sweep,
+)
 from search.distributed import host_timing_lock  # noqa: E402
 from search.measure import PROTOCOL_VERSION  # noqa: E402
 
@@ -32,6 +35,10 @@ def _image(pipe, plan, steps=8):
 
 def two_candidates(accelerators, model, steps):
     return acc.candidates(accelerators, model, steps)[:2]
+
+
+def three_candidates(accelerators, model, steps):
+    return acc.candidates(accelerators, model, steps)[:3]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -179,3 +186,62 @@ def test_a_sweep_of_both_engines_takes_turns_and_stops_graph_candidates_early(ti
     assert [len(c.latencies_s) for c in sweep.candidates] == [4, 2, 4, 2]
     assert len(sweep.baseline_latencies_s) == 12  # one baseline timing per round, every block kept
     assert [len(block) for block in sweep.baseline_blocks()] == [4, 2, 4, 2]
+
+
+def test_a_sweep_in_parts_resumes_part_by_part_and_joins_as_one_sweep(tiny_pipes, tmp_path, monkeypatch):
+    """A sweep longer than one device call is measured in parts; each kept part survives a stop,
+    and the joined sweep estimates graph figures over the baseline blocks of every part."""
+    from search.stats import steady_speedup
+
+    monkeypatch.delenv("DIFFACCEL_TIMING_LOCK", raising=False)
+    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), prompts=1, min_rounds=2,
+                          max_rounds=2, engines=("eager", "graph"), targets=(1.2,),
+                          candidates=three_candidates, part_size=1)
+    item = GridItem("SD1.5", "DDIM", 4, ("DeepCache",))
+    todo = parts_todo([item], config)
+    assert [part.part for part in todo] == [(0, 3), (1, 3), (2, 3)]
+    assert parts_todo([item], SearchConfig(candidates=three_candidates, part_size=3)) == [item]
+
+    records = {}
+    for part in todo[:2]:
+        records[part.part] = sweep(tiny_pipes["SD1.5"], "SD1.5", "DDIM", 4, ["DeepCache"], config, part.part)
+        assert store_part(part, records[part.part], config) is None
+    assert [part.part for part in parts_todo([item], config)] == [(2, 3)]  # a later run resumes here
+    assert not (tmp_path / "db.json").exists()  # no half sweep in the database
+    last = todo[2]
+    records[last.part] = sweep(tiny_pipes["SD1.5"], "SD1.5", "DDIM", 4, ["DeepCache"], config, last.part)
+    joined = store_part(last, records[last.part], config)
+
+    assert joined is not None and not parts_path(config).exists()
+    parts = [records[part.part] for part in todo]
+    settings = three_candidates(("DeepCache",), "SD1.5", 4)
+    assert [(c.params, c.engine) for c in joined.candidates] == [(s, e) for s in settings for e in ("eager", "graph")]
+    assert joined.baseline_latencies_s == [x for part in parts for x in part.baseline_latencies_s]
+    assert joined.provenance.model_extra["parts"] == 3
+    assert joined.provenance.model_extra["sweep_seconds"] == pytest.approx(
+        sum(part.provenance.model_extra["sweep_seconds"] for part in parts), abs=0.2)
+    moved = 0
+    for part, index in zip(parts, range(3)):
+        own = part.candidates[1]  # the part's graph candidate: estimated over its part's blocks
+        whole = joined.candidates[2 * index + 1]
+        expected = steady_speedup(joined.baseline_blocks(), whole.latencies_s, run_rounds=2)
+        assert whole.speedup == round(expected.estimate, 4)
+        assert whole.latencies_s == own.latencies_s
+        moved += whole.speedup_interval != own.speedup_interval
+        assert joined.candidates[2 * index] == part.candidates[0]  # eager figures are paired: kept
+    assert moved > 0
+
+
+def test_search_cli_measures_in_parts_and_stores_one_sweep(tmp_path):
+    from agent.cli import cli
+
+    path = tmp_path / "db.json"
+    result = CliRunner().invoke(cli, ["search", "--tiny", "--model", "SD2.1", "--sampler", "DDIM", "--steps", "6",
+                                      "--accelerators", "T-Gate", "--targets", "1.2", "--min-rounds", "2",
+                                      "--max-rounds", "2", "--prompts", "1", "--part-size", "1",
+                                      "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "2 sweeps and parts" in result.output and "part 2/2" in result.output
+    (stored,) = json.loads(path.read_text())["sweeps"]
+    assert len(stored["candidates"]) == 2 and stored["provenance"]["parts"] == 2
+    assert not (tmp_path / "db.parts.json").exists()
