@@ -6,6 +6,9 @@
 # alone-figures on this host. Time-boxed and resumable: sweeps of the current protocol are skipped.
 #
 #   bash benchmarks/gpu_refill.sh MINUTES [more `agent search --grid` options]
+#
+# A sweep that may outlast the call (SDXL: more than 5.5 minutes at 25 steps) needs `--part-size 2`
+# or so: each part of 2 settings is kept as it finishes, and the next call goes on from there.
 set -euo pipefail
 minutes=${1:-8}
 shift || true
