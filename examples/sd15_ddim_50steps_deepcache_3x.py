@@ -427,9 +427,10 @@ def timed(generate: Callable[[Any], Any], job, device: str) -> tuple[float, Any]
 
 
 def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_rounds: int = 3,
-            max_rounds: int = 10, tolerance: float = 0.03) -> list:
+            max_rounds: int = 10, tolerance: float = 0.03, steady: Optional[bool] = None) -> list:
     """Time every contender against the baseline by the protocol above; one result dict each:
-    speedup, speedup_interval, ratios, latencies, first_call_s, quality."""
+    speedup, speedup_interval, ratios, latencies, first_call_s, quality. `steady`: whether graph
+    contenders follow the steady rule (default: when there is more than one contender)."""
     with exclusive_timing():
         timed(baseline.generate, jobs[0], device)  # the baseline's warm-up
         references = [baseline.generate(job) for job in jobs]
@@ -437,7 +438,8 @@ def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_
         # A graph contender is compared with every baseline timing of this call, not only its own
         # rounds': where the host's eager speed wanders, that is where a later run may land. With
         # one contender (a script's --benchmark) there is one block: its paired figure stands.
-        steady = [not contender.host_bound and len(contenders) > 1 for contender in contenders]
+        spread = len(contenders) > 1 if steady is None else steady
+        steady = [not contender.host_bound and spread for contender in contenders]
         for contender, spread_over_blocks in zip(contenders, steady):
             contender.enter()
             try:
@@ -447,7 +449,7 @@ def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_
                 contender.exit()
     blocks = [result["baseline_latencies_s"] for result in results]
     for spread_over_blocks, result in zip(steady, results):
-        if spread_over_blocks:
+        if spread_over_blocks and len(blocks) > 1:  # one block: the paired figure stands
             interval = steady_speedup(blocks, result["latencies_s"], run_rounds=min_rounds)
             result.update(_figure(interval), estimator="steady")
     return results

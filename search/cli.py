@@ -147,9 +147,13 @@ def _run_grid(items, config, shard, force, max_minutes, data) -> None:
 
     console = Console(stderr=True)
     grid = plan_grid(items, data, config.engines, shard, force)
-    grid.todo = parts_todo(grid.todo, config)
+    grid.todo, notes = parts_todo(grid.todo, config)
+    for note in notes:
+        console.print(note)
+    parts = sum(item.part is not None for item in grid.todo)
     console.print(
-        f"{len(grid.todo)} to measure, {grid.skipped} already in the database"
+        f"{len(grid.todo)} to measure{f' ({parts} of them parts of sweeps)' if parts else ''}, "
+        f"{grid.skipped} already in the database"
         + (f", {grid.outside_shard} in other shards" if grid.outside_shard else "")
     )
     deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
@@ -169,8 +173,9 @@ def _run_grid(items, config, shard, force, max_minutes, data) -> None:
         run_grid(grid, config, on_start=start, on_done=done, deadline=deadline)
     left = len(grid.todo) - len(grid.done)
     console.print(
-        f"{len(grid.done)} {'sweeps' if all(i.part is None for i in grid.todo) else 'sweeps and parts'} in "
-        f"{time.monotonic() - started:.0f} s on {config.device}, stored in "
+        f"{len(grid.stored)} sweeps"
+        + (f" ({sum(i.part is not None for i in grid.done)} parts measured)" if parts else "")
+        + f" in {time.monotonic() - started:.0f} s on {config.device}, stored in "
         f"{config.db_path or db.live_path()}" + (f"; {left} left for the next run (it resumes)" if left else "")
     )
     for failure in grid.failed:

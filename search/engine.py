@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from core import db
-from core.errors import DatabaseError
+from core.errors import DatabaseError, DiffaccelError
 from core.settings import Settings
 from core.task import (
     GRID_COMBINATIONS,
@@ -110,8 +111,9 @@ def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, 
     lock = os.environ.get(TIMING_LOCK_VARIABLE) or host_timing_lock()
     with exclusive_timing(lock):
         started = time.perf_counter()
+        # A part's graph contenders follow the steady rule even alone: their blocks join the others'.
         results = measure(baseline, contenders, jobs, config.device, config.min_rounds, config.max_rounds,
-                          config.tolerance)
+                          config.tolerance, steady=True if part is not None else None)
         seconds = time.perf_counter() - started
     candidates = [
         db.Candidate(
@@ -216,8 +218,9 @@ class GridPlan:
     todo: list[GridItem]
     skipped: int = 0
     outside_shard: int = 0
-    done: list[GridItem] = field(default_factory=list)
+    done: list[GridItem] = field(default_factory=list)  # sweeps and parts measured
     failed: list[str] = field(default_factory=list)
+    stored: list[str] = field(default_factory=list)  # the sweeps written to the database
 
 
 def grid_items(models=MODELS, samplers=SAMPLERS, steps=GRID_STEPS,
@@ -273,9 +276,11 @@ def run_grid(grid: GridPlan, config: SearchConfig, on_start=None, on_done=None,
     """
     def finished(item, record, seconds) -> None:
         if item.part is not None:
-            record = store_part(item, record, config)  # the whole sweep once its last part is in
+            record = keep_part(item, record, config)  # the whole sweep once its last part is in
         if record is not None:
             store(record, config)
+            forget_parts(item, config)  # its parts, or an earlier run's stale ones
+            grid.stored.append(record.label())
         grid.done.append(item)
         if on_done:
             on_done(item, seconds)
@@ -318,19 +323,22 @@ def measure_item(item: GridItem, config: SearchConfig) -> tuple[float, db.Sweep]
 # -- sweeps in parts ------------------------------------------------------------------------------
 # A sweep is the unit of the grid, and one that outlasts a device call (SDXL at 50 steps: ten
 # settings of full-size 1024 px images) would never be stored. With `SearchConfig.part_size` such a
-# sweep is measured in parts of that many settings; each finished part waits in a file beside the
-# database (written by this process alone, like the database), and the last one to arrive joins
-# them into the sweep, whose graph figures are then estimated over every baseline block of all
-# parts, as one measurement of the whole sweep would estimate them.
+# sweep is measured in parts of at most that many settings; each finished part is kept in a file
+# beside the database (by the one process that writes the database, under the file's lock), with
+# the setup it was measured with, and joins only parts of the same setup and protocol. The last
+# part to arrive joins them into the sweep, whose graph figures are then estimated over every
+# baseline block of all parts, as one measurement of the whole sweep would estimate them; the
+# parts are forgotten only once the sweep is stored.
 
 
 def _part_of(settings: list, part: Optional[tuple[int, int]]) -> list:
-    """The settings of part (index, count): contiguous slices of the sweep's order."""
+    """The settings of part (index, count): contiguous, sizes differing by at most one."""
     if part is None:
         return settings
     index, count = part
-    size = -(-len(settings) // count)
-    return settings[index * size:(index + 1) * size]
+    base, extra = divmod(len(settings), count)
+    start = index * base + min(index, extra)
+    return settings[start:start + base + (index < extra)]
 
 
 def parts_path(config: SearchConfig) -> Path:
@@ -338,79 +346,118 @@ def parts_path(config: SearchConfig) -> Path:
     return path.with_name(f"{path.stem}.parts.json")
 
 
-def _load_parts(path: Path) -> list[dict]:
-    return json.loads(path.read_text())["parts"] if path.exists() else []
+def _setup(config: SearchConfig) -> dict:
+    """What a kept part must share with the others to be joined with them."""
+    return {"protocol_version": PROTOCOL_VERSION, "engines": list(config.engines), "weights": config.weights,
+            "model_path": config.model_path, "device": config.device, "dtype": config.dtype,
+            "prompts": config.prompts, "seeds": list(config.seeds),
+            "rounds": [config.min_rounds, config.max_rounds, config.tolerance]}
 
 
-def _save_parts(path: Path, parts: list[dict]) -> None:
+@contextmanager
+def _kept_parts(config: SearchConfig):
+    """The kept parts, a list to read or change: read and written back under the file's lock."""
+    from filelock import FileLock
+
     from core.files import write_atomic
 
-    if parts:
-        write_atomic(path, json.dumps({"parts": parts}, indent=1))
-    else:
-        path.unlink(missing_ok=True)
+    path = parts_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=600):
+        parts = json.loads(path.read_text())["parts"] if path.exists() else []
+        before = json.dumps(parts)
+        yield parts
+        if json.dumps(parts) != before:
+            if parts:
+                write_atomic(path, json.dumps({"parts": parts}, indent=1))
+            else:
+                path.unlink(missing_ok=True)
 
 
-def _same_sweep(stored: dict, item: GridItem) -> bool:
-    return (db.combo_key(stored["model"], stored["sampler"], stored["steps"], stored["accelerators"])
+def _same_combination(kept: dict, item: GridItem) -> bool:
+    return (db.combo_key(kept["model"], kept["sampler"], kept["steps"], kept["accelerators"])
             == db.combo_key(item.model, item.sampler, item.steps, item.accelerators))
 
 
-def parts_todo(items: list[GridItem], config: SearchConfig) -> list[GridItem]:
+def _ours(kept: dict, item: GridItem, config: SearchConfig, count: int) -> bool:
+    return _same_combination(kept, item) and kept["setup"] == _setup(config) and kept["part"][1] == count
+
+
+def _part_count(item: GridItem, config: SearchConfig) -> int:
+    settings = (config.candidates or acc.candidates)(item.accelerators, item.model, item.steps)
+    return -(-len(settings) // config.part_size) if config.part_size > 0 else 1
+
+
+def parts_todo(items: list[GridItem], config: SearchConfig) -> tuple[list[GridItem], list[str]]:
     """`items` with each sweep of more than `config.part_size` settings replaced by its parts not
-    yet stored; a sweep whose parts are all stored is joined and stored now."""
-    if config.part_size <= 0:
-        return list(items)
-    todo = []
+    yet kept, and notes: a sweep whose parts were all kept (a run stopped before storing it) is
+    joined and stored here."""
+    todo, notes = [], []
     for item in items:
-        settings = (config.candidates or acc.candidates)(item.accelerators, item.model, item.steps)
-        count = -(-len(settings) // config.part_size)
+        count = _part_count(item, config)
         if count <= 1:
             todo.append(item)
             continue
-        parts = [replace(item, part=(index, count)) for index in range(count)]
-        stored = {tuple(p["part"]) for p in _load_parts(parts_path(config)) if _same_sweep(p, item)}
-        missing = [part for part in parts if part.part not in stored]
+        with _kept_parts(config) as kept:
+            have = {kept_part["part"][0] for kept_part in kept if _ours(kept_part, item, config, count)}
+        missing = [replace(item, part=(index, count)) for index in range(count) if index not in have]
         if missing:
             todo += missing
-        else:  # stopped after its last part was kept and before the sweep was stored
-            store(_join_stored(item, count, config), config)
-    return todo
+            continue
+        try:
+            store(_join(item, count, config), config)
+        except DiffaccelError as error:
+            notes.append(f"{item.label()}: its {count} kept parts were not joined ({error}); they stay in "
+                         f"{parts_path(config)}")
+            continue
+        forget_parts(item, config)
+        notes.append(f"{item.label()}: joined from the {count} parts an earlier run kept, and stored")
+    return todo, notes
 
 
-def store_part(item: GridItem, record: db.Sweep, config: SearchConfig) -> Optional[db.Sweep]:
-    """Keep a finished part; once every part of its sweep is kept, return the joined sweep (and
-    forget the parts)."""
-    path = parts_path(config)
-    parts = [p for p in _load_parts(path) if not (_same_sweep(p, item) and tuple(p["part"]) == item.part)]
-    parts.append({"model": item.model, "sampler": item.sampler, "steps": item.steps,
-                  "accelerators": list(item.accelerators), "part": list(item.part),
-                  "sweep": record.model_dump(mode="json")})
-    _save_parts(path, parts)
-    mine = {tuple(p["part"]) for p in parts if _same_sweep(p, item)}
-    if all((index, item.part[1]) in mine for index in range(item.part[1])):
-        return _join_stored(item, item.part[1], config)
-    return None
+def keep_part(item: GridItem, record: db.Sweep, config: SearchConfig) -> Optional[db.Sweep]:
+    """Keep a finished part (replacing parts of its combination measured another way); once all
+    parts of its sweep are kept, return the joined sweep. The parts stay until `forget_parts`."""
+    count = item.part[1]
+    with _kept_parts(config) as kept:
+        kept[:] = [k for k in kept if not _same_combination(k, item)
+                   or (_ours(k, item, config, count) and k["part"][0] != item.part[0])]
+        kept.append({"model": item.model, "sampler": item.sampler, "steps": item.steps,
+                     "accelerators": list(item.accelerators), "part": list(item.part),
+                     "setup": _setup(config), "sweep": record.model_dump(mode="json")})
+        have = {k["part"][0] for k in kept if _ours(k, item, config, count)}
+    return _join(item, count, config) if have == set(range(count)) else None
 
 
-def _join_stored(item: GridItem, count: int, config: SearchConfig) -> db.Sweep:
-    path = parts_path(config)
-    parts = _load_parts(path)
-    mine = {p["part"][0]: db.Sweep.model_validate(p["sweep"]) for p in parts
-            if _same_sweep(p, item) and p["part"][1] == count}
-    joined = merge_parts([mine[index] for index in range(count)], config.min_rounds)
-    _save_parts(path, [p for p in parts if not _same_sweep(p, item)])
+def forget_parts(item: GridItem, config: SearchConfig) -> None:
+    """Drop the kept parts of `item`'s combination (its sweep is stored)."""
+    if parts_path(config).exists():
+        with _kept_parts(config) as kept:
+            kept[:] = [k for k in kept if not _same_combination(k, item)]
+
+
+def _join(item: GridItem, count: int, config: SearchConfig) -> db.Sweep:
+    with _kept_parts(config) as kept:
+        parts = {k["part"][0]: db.Sweep.model_validate(k["sweep"]) for k in kept if _ours(k, item, config, count)}
+    joined = merge_parts([parts[index] for index in range(count)], config.min_rounds)
+    settings = (config.candidates or acc.candidates)(item.accelerators, item.model, item.steps)
+    if [(c.params, c.engine) for c in joined.candidates] != [(s, e) for s in settings for e in config.engines]:
+        raise DatabaseError(f"the kept parts of {item.label()} do not hold each setting once on each engine: "
+                            f"delete {parts_path(config)} and measure them again")
     return joined
 
 
 def merge_parts(parts: list[db.Sweep], min_rounds: int) -> db.Sweep:
     """One sweep from its parts, in order: candidates and baseline timings joined (the baseline
-    blocks stay with their candidates), seconds added, graph figures re-estimated over all blocks."""
+    blocks stay with their candidates), seconds added, each part's device, date and CPU share
+    listed, graph figures re-estimated over all blocks."""
     baseline_s = [x for part in parts for x in part.baseline_latencies_s]
     provenance = parts[0].provenance.model_copy(deep=True)
-    provenance.model_extra["sweep_seconds"] = round(
-        sum(part.provenance.model_extra.get("sweep_seconds", 0.0) for part in parts), 1)
-    provenance.model_extra["parts"] = len(parts)
+    extras = [part.provenance.model_extra for part in parts]
+    provenance.model_extra["sweep_seconds"] = round(sum(extra.get("sweep_seconds", 0.0) for extra in extras), 1)
+    provenance.model_extra["parts"] = [
+        {"device": part.provenance.device, "date": extra.get("date"), "sweep_seconds": extra.get("sweep_seconds"),
+         "cpu": extra.get("cpu")} for part, extra in zip(parts, extras)]
     joined = parts[0].model_copy(update={
         "candidates": [c.model_copy(deep=True) for part in parts for c in part.candidates],
         "baseline_latencies_s": baseline_s, "baseline_latency_s": round(median(baseline_s), 4),

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -11,10 +12,12 @@ from core.task import ALL_COMBINATIONS, MODELS  # noqa: E402
 from core.settings import DeepCacheParams, Settings  # noqa: E402
 from search import accelerators as acc  # noqa: E402
 from core import db  # noqa: E402
+from search import engine  # noqa: E402
 from search.engine import (  # noqa: E402
-    GridItem, Pipelines, SearchConfig, grid_items, parse_shard, parts_path, parts_todo, plan_grid, search_one,
-    store_part, sweep,
+    GridItem, Pipelines, SearchConfig, grid_items, keep_part, parse_shard, parts_path, parts_todo, plan_grid,
+    search_one, sweep,
 )
+from core.errors import DatabaseError  # noqa: E402
 from search.distributed import host_timing_lock  # noqa: E402
 from search.measure import PROTOCOL_VERSION  # noqa: E402
 
@@ -194,34 +197,34 @@ def test_a_sweep_in_parts_resumes_part_by_part_and_joins_as_one_sweep(tiny_pipes
     from search.stats import steady_speedup
 
     monkeypatch.delenv("DIFFACCEL_TIMING_LOCK", raising=False)
-    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), prompts=1, min_rounds=2,
+    config = SearchConfig(weights="tiny", db_path=str(tmp_path / "new" / "db.json"), prompts=1, min_rounds=2,
                           max_rounds=2, engines=("eager", "graph"), targets=(1.2,),
                           candidates=three_candidates, part_size=1)
     item = GridItem("SD1.5", "DDIM", 4, ("DeepCache",))
-    todo = parts_todo([item], config)
-    assert [part.part for part in todo] == [(0, 3), (1, 3), (2, 3)]
-    assert parts_todo([item], SearchConfig(candidates=three_candidates, part_size=3)) == [item]
+    todo, notes = parts_todo([item], config)
+    assert [part.part for part in todo] == [(0, 3), (1, 3), (2, 3)] and notes == []
+    assert parts_todo([item], replace(config, part_size=3)) == ([item], [])
 
     records = {}
     for part in todo[:2]:
         records[part.part] = sweep(tiny_pipes["SD1.5"], "SD1.5", "DDIM", 4, ["DeepCache"], config, part.part)
-        assert store_part(part, records[part.part], config) is None
-    assert [part.part for part in parts_todo([item], config)] == [(2, 3)]  # a later run resumes here
-    assert not (tmp_path / "db.json").exists()  # no half sweep in the database
+        assert keep_part(part, records[part.part], config) is None
+    assert [part.part for part in parts_todo([item], config)[0]] == [(2, 3)]  # a later run resumes here
+    assert len(parts_todo([item], replace(config, prompts=2))[0]) == 3  # parts of another setup don't count
+    assert not (tmp_path / "new" / "db.json").exists()  # no half sweep in the database
     last = todo[2]
     records[last.part] = sweep(tiny_pipes["SD1.5"], "SD1.5", "DDIM", 4, ["DeepCache"], config, last.part)
-    joined = store_part(last, records[last.part], config)
+    joined = keep_part(last, records[last.part], config)
 
-    assert joined is not None and not parts_path(config).exists()
+    assert joined is not None and parts_path(config).exists()  # kept until the sweep is stored
     parts = [records[part.part] for part in todo]
     settings = three_candidates(("DeepCache",), "SD1.5", 4)
     assert [(c.params, c.engine) for c in joined.candidates] == [(s, e) for s in settings for e in ("eager", "graph")]
     assert joined.baseline_latencies_s == [x for part in parts for x in part.baseline_latencies_s]
-    assert joined.provenance.model_extra["parts"] == 3
-    assert joined.provenance.model_extra["sweep_seconds"] == pytest.approx(
-        sum(part.provenance.model_extra["sweep_seconds"] for part in parts), abs=0.2)
+    assert [p["sweep_seconds"] for p in joined.provenance.model_extra["parts"]] == [
+        part.provenance.model_extra["sweep_seconds"] for part in parts]
     moved = 0
-    for part, index in zip(parts, range(3)):
+    for index, part in enumerate(parts):
         own = part.candidates[1]  # the part's graph candidate: estimated over its part's blocks
         whole = joined.candidates[2 * index + 1]
         expected = steady_speedup(joined.baseline_blocks(), whole.latencies_s, run_rounds=2)
@@ -230,6 +233,20 @@ def test_a_sweep_in_parts_resumes_part_by_part_and_joins_as_one_sweep(tiny_pipes
         moved += whole.speedup_interval != own.speedup_interval
         assert joined.candidates[2 * index] == part.candidates[0]  # eager figures are paired: kept
     assert moved > 0
+
+    # A run that stopped between keeping the last part and storing the sweep: the next one joins it,
+    # and keeps the parts when the database refuses the sweep.
+    def refuse(record, config):
+        raise DatabaseError("refused")
+
+    monkeypatch.setattr(engine, "store", refuse)
+    todo, notes = parts_todo([item], config)
+    assert todo == [] and "were not joined (refused)" in notes[0] and parts_path(config).exists()
+    monkeypatch.undo()
+    todo, notes = parts_todo([item], config)
+    assert todo == [] and "joined from the 3 parts" in notes[0] and not parts_path(config).exists()
+    (stored,) = db.load(config.db_path).sweeps
+    assert [c.speedup for c in stored.candidates] == [c.speedup for c in joined.candidates]
 
 
 def test_search_cli_measures_in_parts_and_stores_one_sweep(tmp_path):
@@ -241,7 +258,8 @@ def test_search_cli_measures_in_parts_and_stores_one_sweep(tmp_path):
                                       "--max-rounds", "2", "--prompts", "1", "--part-size", "1",
                                       "--db", str(path)])
     assert result.exit_code == 0, result.output
-    assert "2 sweeps and parts" in result.output and "part 2/2" in result.output
+    assert "2 of them parts of sweeps" in result.output and "part 2/2" in result.output
+    assert "1 sweeps (2 parts measured)" in result.output
     (stored,) = json.loads(path.read_text())["sweeps"]
-    assert len(stored["candidates"]) == 2 and stored["provenance"]["parts"] == 2
+    assert len(stored["candidates"]) == 2 and len(stored["provenance"]["parts"]) == 2
     assert not (tmp_path / "db.parts.json").exists()
