@@ -461,8 +461,8 @@ def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_
         # rounds': where the host's eager speed wanders, that is where a later run may land. With
         # one contender (a script's --benchmark) there is one block: its paired figure stands.
         spread = len(contenders) > 1 if steady is None else steady
-        steady = [not contender.host_bound and spread for contender in contenders]
-        for contender, spread_over_blocks in zip(contenders, steady):
+        spread_flags = [not contender.host_bound and spread for contender in contenders]
+        for contender, spread_over_blocks in zip(contenders, spread_flags):
             contender.enter()
             try:
                 results.append(_measure_one(baseline, contender, jobs, references, device, min_rounds,
@@ -470,10 +470,10 @@ def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_
             finally:
                 contender.exit()
     blocks = [result["baseline_latencies_s"] for result in results]
-    for spread_over_blocks, result in zip(steady, results):
+    for spread_over_blocks, result in zip(spread_flags, results):
         if spread_over_blocks and len(blocks) > 1:  # one block: the paired figure stands
             interval = steady_speedup(blocks, result["latencies_s"], run_rounds=min_rounds)
-            result.update(_figure(interval), estimator="steady")
+            result.update(stored_figure(interval), estimator="steady")
     return results
 
 
@@ -496,7 +496,7 @@ def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_
             break
     return {
         "name": contender.name,
-        **_figure(speedup_interval(ratios)),
+        **stored_figure(speedup_interval(ratios)),
         "estimator": "paired",
         "ratios": [round(r, 4) for r in ratios],
         "rounds": len(ratios),
@@ -509,7 +509,7 @@ def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_
     }
 
 
-def _figure(interval) -> dict:
+def stored_figure(interval) -> dict:
     """A result's speedup and its interval as stored (an unbounded top as 1e6, for JSON)."""
     return {"speedup": round(interval.estimate, 4),
             "speedup_interval": [round(interval.low, 4), round(min(interval.high, 1e6), 4)]}

@@ -35,7 +35,7 @@ from core.task import (
 from search import accelerators as acc
 from search.distributed import host_timing_lock
 from search.measure import PROMPTS, PROTOCOL_VERSION, cpu_share, median, provenance
-from search.protocol import TIMING_LOCK_VARIABLE, Contender, exclusive_timing, measure, timed
+from search.protocol import TIMING_LOCK_VARIABLE, Contender, exclusive_timing, measure, stored_figure, timed
 from search.stats import steady_speedup
 
 
@@ -393,19 +393,20 @@ def parts_todo(items: list[GridItem], config: SearchConfig) -> tuple[list[GridIt
     yet kept, and notes: a sweep whose parts were all kept (a run stopped before storing it) is
     joined and stored here."""
     todo, notes = [], []
+    with _kept_parts(config) as kept:
+        kept = list(kept)  # read once; what changes below goes through store and forget_parts
     for item in items:
         count = _part_count(item, config)
         if count <= 1:
             todo.append(item)
             continue
-        with _kept_parts(config) as kept:
-            have = {kept_part["part"][0] for kept_part in kept if _ours(kept_part, item, config, count)}
+        have = {kept_part["part"][0] for kept_part in kept if _ours(kept_part, item, config, count)}
         missing = [replace(item, part=(index, count)) for index in range(count) if index not in have]
         if missing:
             todo += missing
             continue
         try:
-            store(_join(item, count, config), config)
+            store(_join(item, count, config, kept), config)
         except DiffaccelError as error:
             notes.append(f"{item.label()}: its {count} kept parts were not joined ({error}); they stay in "
                          f"{parts_path(config)}")
@@ -426,7 +427,7 @@ def keep_part(item: GridItem, record: db.Sweep, config: SearchConfig) -> Optiona
                      "accelerators": list(item.accelerators), "part": list(item.part),
                      "setup": _setup(config), "sweep": record.model_dump(mode="json")})
         have = {k["part"][0] for k in kept if _ours(k, item, config, count)}
-    return _join(item, count, config) if have == set(range(count)) else None
+        return _join(item, count, config, kept) if have == set(range(count)) else None
 
 
 def forget_parts(item: GridItem, config: SearchConfig) -> None:
@@ -436,9 +437,9 @@ def forget_parts(item: GridItem, config: SearchConfig) -> None:
             kept[:] = [k for k in kept if not _same_combination(k, item)]
 
 
-def _join(item: GridItem, count: int, config: SearchConfig) -> db.Sweep:
-    with _kept_parts(config) as kept:
-        parts = {k["part"][0]: db.Sweep.model_validate(k["sweep"]) for k in kept if _ours(k, item, config, count)}
+def _join(item: GridItem, count: int, config: SearchConfig, kept: list[dict]) -> db.Sweep:
+    """The sweep of `item` from its `count` parts among `kept`."""
+    parts = {k["part"][0]: db.Sweep.model_validate(k["sweep"]) for k in kept if _ours(k, item, config, count)}
     joined = merge_parts([parts[index] for index in range(count)], config.min_rounds)
     settings = (config.candidates or acc.candidates)(item.accelerators, item.model, item.steps)
     if [(c.params, c.engine) for c in joined.candidates] != [(s, e) for s in settings for e in config.engines]:
@@ -475,8 +476,7 @@ def restate_steady(record: db.Sweep, min_rounds: int) -> list[tuple[db.Candidate
     for candidate in record.candidates:
         if candidate.engine != "graph":
             continue
-        interval = steady_speedup(blocks, candidate.latencies_s, run_rounds=min_rounds)
+        figure = stored_figure(steady_speedup(blocks, candidate.latencies_s, run_rounds=min_rounds))
         before.append((candidate, candidate.speedup, candidate.speedup_interval))
-        candidate.speedup = round(interval.estimate, 4)
-        candidate.speedup_interval = (round(interval.low, 4), round(min(interval.high, 1e6), 4))
+        candidate.speedup, candidate.speedup_interval = figure["speedup"], tuple(figure["speedup_interval"])
     return before

@@ -608,12 +608,14 @@ class _TGateState(_State):
     # The slot keeps the three apart: no slot, _NONE, the tensor.
 
     def slots(self) -> dict:
-        return {index: _NONE if attention.__dict__["cache"] is None else attention.__dict__["cache"]
-                for index, attention in enumerate(self.attentions) if "cache" in attention.__dict__}
+        return {index: self.get(index) for index, attention in enumerate(self.attentions)
+                if "cache" in attention.__dict__}
 
     def get(self, name):
-        cache = self.attentions[name].__dict__.get("cache", None)
-        return _NONE if cache is None and "cache" in self.attentions[name].__dict__ else cache
+        attributes = self.attentions[name].__dict__
+        if "cache" not in attributes:
+            return None
+        return _NONE if attributes["cache"] is None else attributes["cache"]
 
     def put(self, name, value) -> None:
         if value is None:
