@@ -13,6 +13,9 @@ Rows, each timed after one first call (which captures, or compiles and captures)
   - compile:  every ResNet and transformer block of the U-Net compiled by inductor (no CUDA graphs of
               its own), then captured by the graph engine as before
   - all:      the changes named by --all together
+a row "reduce-overhead": the eager pipeline with only `pipe.unet = torch.compile(pipe.unet,
+mode="reduce-overhead")` (inductor and torch's own CUDA graphs, as issue 8 measured it; it does not
+compose with DeepCache), to compare with the graph baseline on the same host;
 and graph rows of the baseline compiled, DeepCache 3/0 + T-GATE (gate step 10), and that compiled.
 Each row: median and CV of --runs, first-call seconds, SSIM against the eager baseline image and max
 abs pixel difference against the plain graph DeepCache image. Appends JSON lines; rows already in
@@ -91,6 +94,10 @@ def changed(pipe, model, changes):
         if "fuseqkv" in changes:
             pipe.fuse_qkv_projections(unet=True, vae=False)
             stack.callback(lambda: pipe.unfuse_qkv_projections(unet=True, vae=False))
+        if "reduce-overhead" in changes:
+            unet = pipe.unet
+            pipe.unet = torch.compile(unet, mode="reduce-overhead")
+            stack.callback(lambda: setattr(pipe, "unet", unet))
         if "compile" in changes:
             stack.callback(compile_blocks(pipe.unet))  # before the accelerators, as documented
         if "vae" in changes and model != "SDXL":
@@ -147,7 +154,8 @@ def main():
     rows += [(f"graph DC3 {c}", dc3, "graph", (c,), "np") for c in CHANGES]
     rows.append(("graph DC3 all", dc3, "graph", tuple(args.all.split(",")), "np"))
     dc3_tgate = Settings(deepcache=dc3.deepcache, tgate=TGateParams(gate_step=round(0.4 * STEPS)))
-    rows += [("graph compile", Settings(), "graph", ("compile",), "np"),
+    rows += [("reduce-overhead", Settings(), "eager", ("reduce-overhead",), "np"),
+             ("graph compile", Settings(), "graph", ("compile",), "np"),
              ("graph DC3+TGate", dc3_tgate, "graph", (), "np"),
              ("graph DC3+TGate compile", dc3_tgate, "graph", ("compile",), "np")]
     wanted = set(args.rows.split(",")) if args.rows else None
