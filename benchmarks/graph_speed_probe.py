@@ -15,7 +15,9 @@ Rows, each timed after one first call (which captures, or compiles and captures)
   - all:      the changes named by --all together
 a row "reduce-overhead": the eager pipeline with only `pipe.unet = torch.compile(pipe.unet,
 mode="reduce-overhead")` (inductor and torch's own CUDA graphs, as issue 8 measured it; it does not
-compose with DeepCache), to compare with the graph baseline on the same host;
+compose with DeepCache), to compare with the graph baseline on the same host; and "graph
+compile-unet": the whole U-Net's forward compiled by inductor (no CUDA graphs of its own), captured
+by the graph engine, no accelerator;
 and graph rows of the baseline compiled, DeepCache 3/0 + T-GATE (gate step 10), and that compiled.
 Each row: median and CV of --runs, first-call seconds, SSIM against the eager baseline image and max
 abs pixel difference against the plain graph DeepCache image. Appends JSON lines; rows already in
@@ -80,6 +82,7 @@ def compile_blocks(unet, blocks=("ResnetBlock2D", "Transformer2DModel", "Downsam
 @contextlib.contextmanager
 def changed(pipe, model, changes):
     import torch
+    import torch._dynamo
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from search.graph import CudaGraphBackend, _Engine
@@ -98,6 +101,10 @@ def changed(pipe, model, changes):
             unet = pipe.unet
             pipe.unet = torch.compile(unet, mode="reduce-overhead")
             stack.callback(lambda: setattr(pipe, "unet", unet))
+        if "compile-unet" in changes:
+            torch._dynamo.config.automatic_dynamic_shapes = False
+            pipe.unet.forward = torch.compile(pipe.unet.forward, dynamic=False)
+            stack.callback(lambda: pipe.unet.__dict__.pop("forward", None))
         if "compile" in changes:
             stack.callback(compile_blocks(pipe.unet))  # before the accelerators, as documented
         if "vae" in changes and model != "SDXL":
@@ -155,6 +162,8 @@ def main():
     rows.append(("graph DC3 all", dc3, "graph", tuple(args.all.split(",")), "np"))
     dc3_tgate = Settings(deepcache=dc3.deepcache, tgate=TGateParams(gate_step=round(0.4 * STEPS)))
     rows += [("reduce-overhead", Settings(), "eager", ("reduce-overhead",), "np"),
+             ("graph compile-unet", Settings(), "graph", ("compile-unet",), "np"),
+             ("graph DC3 compile-unet", dc3, "graph", ("compile-unet",), "np"),
              ("graph compile", Settings(), "graph", ("compile",), "np"),
              ("graph DC3+TGate", dc3_tgate, "graph", (), "np"),
              ("graph DC3+TGate compile", dc3_tgate, "graph", ("compile",), "np")]
