@@ -16,8 +16,9 @@ Rows, each timed after one first call (which captures, or compiles and captures)
 a row "reduce-overhead": the eager pipeline with only `pipe.unet = torch.compile(pipe.unet,
 mode="reduce-overhead")` (inductor and torch's own CUDA graphs, as issue 8 measured it; it does not
 compose with DeepCache), to compare with the graph baseline on the same host; and "graph
-compile-unet": the whole U-Net's forward compiled by inductor (no CUDA graphs of its own), captured
-by the graph engine, no accelerator;
+compile-unet" and "graph DC3 compile-unet": the whole U-Net's forward compiled by inductor (no CUDA
+graphs of its own; `search.graph.compile_unet`, what generated scripts' --compile does) before the
+accelerators, captured by the graph engine;
 and graph rows of the baseline compiled, DeepCache 3/0 + T-GATE (gate step 10), and that compiled.
 Each row: median and CV of --runs, first-call seconds, SSIM against the eager baseline image and max
 abs pixel difference against the plain graph DeepCache image. Appends JSON lines; rows already in
@@ -82,10 +83,9 @@ def compile_blocks(unet, blocks=("ResnetBlock2D", "Transformer2DModel", "Downsam
 @contextlib.contextmanager
 def changed(pipe, model, changes):
     import torch
-    import torch._dynamo
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from search.graph import CudaGraphBackend, _Engine
+    from search.graph import CudaGraphBackend, _Engine, compile_unet
 
     with contextlib.ExitStack() as stack:
         if "cudnn" in changes:
@@ -102,9 +102,7 @@ def changed(pipe, model, changes):
             pipe.unet = torch.compile(unet, mode="reduce-overhead")
             stack.callback(lambda: setattr(pipe, "unet", unet))
         if "compile-unet" in changes:
-            torch._dynamo.config.automatic_dynamic_shapes = False
-            pipe.unet.forward = torch.compile(pipe.unet.forward, dynamic=False)
-            stack.callback(lambda: pipe.unet.__dict__.pop("forward", None))
+            stack.callback(compile_unet(pipe))  # what generated scripts' --compile does
         if "compile" in changes:
             stack.callback(compile_blocks(pipe.unet))  # before the accelerators, as documented
         if "vae" in changes and model != "SDXL":

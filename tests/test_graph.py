@@ -133,7 +133,22 @@ def test_shallow_graph_reads_the_full_graphs_output_buffers(pipes):
         undo()
 
 
-def test_compiled_blocks_compile_in_a_plain_warmup_and_their_reads_are_still_found(pipes):
+def compiled(pipe, how, backend):
+    """Compile the U-Net's blocks (as benchmarks/graph_speed_probe.py can) or its whole forward
+    (`compile_unet`, as generated scripts' --compile does), before the accelerators; the undo."""
+    import torch
+
+    torch._dynamo.reset()
+    if how == "unet":
+        return graph().compile_unet(pipe, backend=backend)
+    blocks = [m for m in pipe.unet.modules() if type(m).__name__ in ("ResnetBlock2D", "Transformer2DModel")]
+    for block in blocks:
+        block.forward = torch.compile(block.forward, backend=backend, dynamic=False)
+    return lambda: [block.__dict__.pop("forward", None) for block in blocks]
+
+
+@pytest.mark.parametrize("how", ["blocks", "unet"])
+def test_compiled_code_compiles_in_a_plain_warmup_and_its_reads_are_still_found(pipes, how):
     """torch.compile skips frames under a dispatch mode, which the read tracker and the tape are:
     the engine warms each step up once plainly first, and tracks reads with compiled code aside."""
     import torch
@@ -144,11 +159,8 @@ def test_compiled_blocks_compile_in_a_plain_warmup_and_their_reads_are_still_fou
     undo = acc.apply(pipe, plan)
     reference = image(pipe, plan)
     undo()
-    blocks = [m for m in pipe.unet.modules() if type(m).__name__ == "ResnetBlock2D"]
-    torch._dynamo.reset()
     counters.clear()
-    for block in blocks:  # before the accelerators, so DeepCache runs the compiled forwards
-        block.forward = torch.compile(block.forward, backend="eager", dynamic=False)
+    uncompile = compiled(pipe, how, "eager")  # before the accelerators: DeepCache wraps compiled code
     try:
         undo = acc.apply(pipe, plan)
         graphs = graph().enable_graphs(pipe, backend=graph().TapeBackend())
@@ -159,13 +171,13 @@ def test_compiled_blocks_compile_in_a_plain_warmup_and_their_reads_are_still_fou
             graphs()
             undo()
     finally:
-        for block in blocks:
-            block.__dict__.pop("forward", None)
-        compiled = counters["stats"]["unique_graphs"]
+        uncompile()
+        frames = counters["stats"]["unique_graphs"]
         torch._dynamo.reset()
-    assert compiled > 0
+    assert frames > 0
+    assert graph()._plain_forward(pipe.unet)
     (shallow,) = variants["shallow"]
-    assert shallow.reads  # the cached features the shallow step reads, found with compiled blocks
+    assert shallow.reads  # the cached features the shallow step reads, found with compiled code
     assert graphs.fallbacks == []
     for picture in images:
         np.testing.assert_allclose(picture, reference, atol=1e-5)
@@ -195,11 +207,12 @@ class PlainCaptureBackend:
         fn()
 
 
-def test_compiled_blocks_run_compiled_in_captures_and_never_recompile_there(pipes):
+@pytest.mark.parametrize("how", ["blocks", "unet"])
+def test_compiled_code_runs_in_captures_and_never_compiles_there(pipes, how):
     """Compiled code must run inside each capture (a tracker run without the eager stance would
     have switched it off for good), and must not compile there (CUDA forbids what compiling does
     while a stream captures): the warm-ups leave every slot, T-GATE's None caches included, as
-    the capture will find them."""
+    the capture will find them. DeepCache, T-GATE and ToMe all run inside a compiled U-Net."""
     import torch
 
     counts = {"compiled": 0, "executed": 0}
@@ -214,13 +227,10 @@ def test_compiled_blocks_run_compiled_in_captures_and_never_recompile_there(pipe
         return run
 
     pipe = get_pipe(pipes, "SD1.5")
-    plan = acc.plan("SD1.5", Settings(deepcache=dc(3), tgate=TGATE))
-    blocks = [m for m in pipe.unet.modules() if type(m).__name__ in ("ResnetBlock2D", "Transformer2DModel")]
-    torch._dynamo.reset()
-    for block in blocks:
-        block.forward = torch.compile(block.forward, backend=counting, dynamic=False)
+    plan = acc.plan("SD1.5", Settings(deepcache=dc(3), tgate=TGATE, tome=ToMeParams(ratio=0.5)))
     stack = ExitStack()
     backend = PlainCaptureBackend(counts)
+    uncompile = compiled(pipe, how, counting)
     try:
         stack.enter_context(torch._dynamo.config.patch(cache_size_limit=64))  # T-GATE's phases
         undo = acc.apply(pipe, plan)
@@ -232,12 +242,26 @@ def test_compiled_blocks_run_compiled_in_captures_and_never_recompile_there(pipe
             undo()
     finally:
         stack.close()
-        for block in blocks:
-            block.__dict__.pop("forward", None)
+        uncompile()
         torch._dynamo.reset()
     assert len(backend.during) >= 4  # DeepCache full/shallow across T-GATE's phases
     assert [d["compiled"] for d in backend.during] == [0] * len(backend.during)
     assert all(d["executed"] > 0 for d in backend.during), backend.during
+
+
+def test_compile_unet_refuses_a_wrapped_forward_and_its_undo_leaves_the_unet_plain(pipes):
+    pipe = get_pipe(pipes, "SD1.5")
+    undo = acc.apply(pipe, acc.plan("SD1.5", SETTINGS["DeepCache"]))
+    try:
+        with pytest.raises(ValueError, match="before applying the accelerators"):
+            graph().compile_unet(pipe, backend="eager")
+    finally:
+        undo()
+    assert graph()._plain_forward(pipe.unet)  # DeepCache's undo leaves a bound forward behind
+    uncompile = graph().compile_unet(pipe, backend="eager")
+    assert not graph()._plain_forward(pipe.unet)
+    uncompile()
+    assert graph()._plain_forward(pipe.unet)
 
 
 def test_tgate_changes_graph_at_the_gate_and_drops_guidance(pipes):

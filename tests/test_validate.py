@@ -148,6 +148,26 @@ def test_a_graph_engine_script_falls_back_to_eager_on_the_cpu_with_one_line(tmp_
     assert fallback.ok and fallback.report["engine"] == "eager"
     eager = _run(source, "tiny-cpu-smoke", arguments + ["--eager"], 300)
     assert eager.ok and eager.report["engine"] == "eager"
+    compiled = _run(source, "tiny-cpu-smoke", arguments + ["--compile"], 300)
+    assert compiled.ok and compiled.report["engine"] == "eager" and compiled.report["compiled"] is False
+
+
+def test_a_graph_script_compiles_the_unet_before_deepcache_wraps_it_and_undoes_both():
+    from search.graph import _plain_forward
+    from search.pipelines import build_random
+
+    data = db.load(db.shipped_path())
+    source = render(resolve(Task(model="SD1.5", sampler="DDIM", steps=25, accelerators=["DeepCache"],
+                                 speedup=2.0), data))
+    script = {"__name__": "generated"}
+    exec(compile(source, "pipeline.py", "exec"), script)
+    pipe = build_random("SD1.5")
+    undo = script["accelerate"](pipe, "graph", compiled=True)  # on a CPU: no graphs, compiled lazily
+    helper_forward = pipe.unet.forward.__closure__  # DeepCache's wrapper, over its helper
+    helpers = [c.cell_contents for c in helper_forward if hasattr(c.cell_contents, "function_dict")]
+    assert hasattr(helpers[0].function_dict["unet_forward"], "_torchdynamo_orig_callable")
+    undo()
+    assert _plain_forward(pipe.unet)
 
 
 def test_step_counts_the_schedulers_refuse_are_refused_before_anything_runs(tmp_path):
