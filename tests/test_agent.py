@@ -39,6 +39,20 @@ def test_outcome_json_has_both_engines_when_measured():
     assert answer["engines"][answer["engine"]]["params"]["DeepCache"]
 
 
+def test_a_request_for_compilation_hears_of_the_scripts_compile_flag():
+    from agent.agent import COMPILE_NOTE
+    from agent.parser import parse
+
+    agent = Agent(live_search="never")
+    asked = agent.run(parse("SD1.5 DDIM 25 steps DeepCache 2x faster with torch.compile"))
+    assert asked.resolution.engine == "graph" and COMPILE_NOTE in asked.notes
+    assert "--compile" in asked.source
+    plain = agent.run(parse("SD1.5 DDIM 25 steps DeepCache 2x faster"))
+    assert COMPILE_NOTE not in plain.notes
+    refused = agent.run(parse("SD1.5 DDIM 25 steps DeepCache 2x faster, no compile"))
+    assert refused.resolution.engine == "eager" and COMPILE_NOTE not in refused.notes
+
+
 @needs_torch
 def test_live_search_then_validation_on_a_miss(tmp_path):
     db_path = empty_db(tmp_path)
