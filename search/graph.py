@@ -109,21 +109,27 @@ def compile_unet(pipe, backend="inductor"):
     Call it BEFORE applying the accelerators and `enable_graphs`, and undo it after undoing them:
     the accelerators then wrap the compiled forward. Compiling happens in the first call of each
     step variant (minutes with inductor); inductor's on-disk caches shorten a second start. Raises
-    dynamo's recompile limit for this process, since each variant the engine captures is one compile.
+    dynamo's recompile limit until the undo, since each variant the engine captures is one compile.
     """
     unet = pipe.unet
     if not _plain_forward(unet):
         raise ValueError("compile the U-Net before applying the accelerators (its forward is already "
                          "wrapped), and undo it after undoing them")
-    import torch._dynamo
+    if getattr(torch.compiler, "set_stance", None) is None:
+        _warn(f"compiling under the graph engine needs torch 2.6 or later (this is {torch.__version__}): "
+              "not compiling")
+        return lambda: None
+    from torch import _dynamo
 
-    config = torch._dynamo.config
+    config = _dynamo.config
     limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
-    setattr(config, limit, max(getattr(config, limit), 2 * MAX_GRAPHS))
+    before = getattr(config, limit)
+    setattr(config, limit, max(before, 2 * MAX_GRAPHS))
     unet.forward = torch.compile(unet.forward, backend=backend, dynamic=False)
 
     def undo() -> None:
         unet.__dict__.pop("forward", None)
+        setattr(config, limit, before)
 
     return undo
 
@@ -393,7 +399,10 @@ class _Engine:
         if reason is not None:
             self.fallbacks.append(reason)
         self.log.append((label, "eager"))
-        return self._original_call(self.module, *args, **kwargs)
+        # A compiled U-Net guards on DeepCache's step index: steps run eager would each compile
+        # again (minutes each with inductor). Compiled code already there still runs.
+        with _eager_stance("eager_on_recompile"):
+            return self._original_call(self.module, *args, **kwargs)
 
     def _key(self, args, kwargs):
         signature = _signature((args, kwargs))
@@ -483,9 +492,9 @@ class _Engine:
             self._put(slot, value)
 
 
-def _eager_stance():
+def _eager_stance(stance="force_eager"):
     set_stance = getattr(torch.compiler, "set_stance", None)
-    return set_stance("force_eager") if set_stance is not None else nullcontext()
+    return set_stance(stance) if set_stance is not None else nullcontext()
 
 
 # -- what each accelerator keeps between steps ----------------------------------------------------

@@ -249,6 +249,40 @@ def test_compiled_code_runs_in_captures_and_never_compiles_there(pipes, how):
     assert all(d["executed"] > 0 for d in backend.during), backend.during
 
 
+class FailingBackend(PlainCaptureBackend):
+    def capture(self, fn):
+        raise RuntimeError("no capture here")
+
+
+def test_steps_left_eager_by_a_failed_capture_do_not_compile_the_unet_again_each_step(pipes):
+    """A compiled U-Net guards on DeepCache's step index, so each step run eager would compile anew
+    (minutes with inductor): the fallback runs compiled code only where it needs no new compile."""
+    import torch
+
+    counts = {"compiled": 0, "executed": 0}
+
+    def counting(gm, example_inputs):
+        counts["compiled"] += 1
+        return gm.forward
+
+    pipe = get_pipe(pipes, "SD1.5")
+    plan = acc.plan("SD1.5", SETTINGS["DeepCache"])
+    uncompile = compiled(pipe, "unet", counting)
+    try:
+        undo = acc.apply(pipe, plan)
+        graphs = graph().enable_graphs(pipe, backend=FailingBackend(counts), text_encoders=False)
+        try:
+            image(pipe, plan)
+        finally:
+            graphs()
+            undo()
+    finally:
+        uncompile()
+        torch._dynamo.reset()
+    assert graphs.fallbacks and all(event == "eager" for _, event in list(graphs["unet"].log)[-STEPS:])
+    assert counts["compiled"] <= 2, counts  # the full and the shallow step's warm-ups, not one per step
+
+
 def test_compile_unet_refuses_a_wrapped_forward_and_its_undo_leaves_the_unet_plain(pipes):
     pipe = get_pipe(pipes, "SD1.5")
     undo = acc.apply(pipe, acc.plan("SD1.5", SETTINGS["DeepCache"]))
@@ -258,10 +292,13 @@ def test_compile_unet_refuses_a_wrapped_forward_and_its_undo_leaves_the_unet_pla
     finally:
         undo()
     assert graph()._plain_forward(pipe.unet)  # DeepCache's undo leaves a bound forward behind
+    import torch._dynamo
+
+    limit = torch._dynamo.config.recompile_limit
     uncompile = graph().compile_unet(pipe, backend="eager")
-    assert not graph()._plain_forward(pipe.unet)
+    assert not graph()._plain_forward(pipe.unet) and torch._dynamo.config.recompile_limit > limit
     uncompile()
-    assert graph()._plain_forward(pipe.unet)
+    assert graph()._plain_forward(pipe.unet) and torch._dynamo.config.recompile_limit == limit
 
 
 def test_tgate_changes_graph_at_the_gate_and_drops_guidance(pipes):
