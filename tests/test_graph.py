@@ -207,15 +207,8 @@ class PlainCaptureBackend:
         fn()
 
 
-@pytest.mark.parametrize("how", ["blocks", "unet"])
-def test_compiled_code_runs_in_captures_and_never_compiles_there(pipes, how):
-    """Compiled code must run inside each capture (a tracker run without the eager stance would
-    have switched it off for good), and must not compile there (CUDA forbids what compiling does
-    while a stream captures): the warm-ups leave every slot, T-GATE's None caches included, as
-    the capture will find them. DeepCache, T-GATE and ToMe all run inside a compiled U-Net."""
-    import torch
-
-    counts = {"compiled": 0, "executed": 0}
+def counting_backend(counts):
+    """A torch.compile backend that counts its compiles and the runs of what it compiled."""
 
     def counting(gm, example_inputs):
         counts["compiled"] += 1
@@ -226,6 +219,19 @@ def test_compiled_code_runs_in_captures_and_never_compiles_there(pipes, how):
 
         return run
 
+    return counting
+
+
+@pytest.mark.parametrize("how", ["blocks", "unet"])
+def test_compiled_code_runs_in_captures_and_never_compiles_there(pipes, how):
+    """Compiled code must run inside each capture (a tracker run without the eager stance would
+    have switched it off for good), and must not compile there (CUDA forbids what compiling does
+    while a stream captures): the warm-ups leave every slot, T-GATE's None caches included, as
+    the capture will find them. DeepCache, T-GATE and ToMe all run inside a compiled U-Net."""
+    import torch
+
+    counts = {"compiled": 0, "executed": 0}
+    counting = counting_backend(counts)
     pipe = get_pipe(pipes, "SD1.5")
     plan = acc.plan("SD1.5", Settings(deepcache=dc(3), tgate=TGATE, tome=ToMeParams(ratio=0.5)))
     stack = ExitStack()
@@ -260,14 +266,9 @@ def test_steps_left_eager_by_a_failed_capture_do_not_compile_the_unet_again_each
     import torch
 
     counts = {"compiled": 0, "executed": 0}
-
-    def counting(gm, example_inputs):
-        counts["compiled"] += 1
-        return gm.forward
-
     pipe = get_pipe(pipes, "SD1.5")
     plan = acc.plan("SD1.5", SETTINGS["DeepCache"])
-    uncompile = compiled(pipe, "unet", counting)
+    uncompile = compiled(pipe, "unet", counting_backend(counts))
     try:
         undo = acc.apply(pipe, plan)
         graphs = graph().enable_graphs(pipe, backend=FailingBackend(counts), text_encoders=False)
