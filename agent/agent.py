@@ -49,8 +49,8 @@ class Outcome:
 
 # Said when the request asks for compilation or graphs and the script runs the graph engine.
 COMPILE_NOTE = ("the script replays CUDA graphs by default; run it with --compile to also compile the U-Net "
-                "with inductor: a minute or two more on the first image; measured with DeepCache alone, 19-21% "
-                "shorter images on an H100, other accelerators not yet on a GPU "
+                "and VAE decoder with inductor: a minute or two more on the first image; measured with DeepCache "
+                "alone, 28-40% shorter images on an H100, other accelerators not yet on a GPU "
                 "(benchmarks/results/graph_probe_h100.md; not in the figures above)")
 
 

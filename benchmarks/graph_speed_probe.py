@@ -17,8 +17,11 @@ a row "reduce-overhead": the eager pipeline with only `pipe.unet = torch.compile
 mode="reduce-overhead")` (inductor and torch's own CUDA graphs, as issue 8 measured it; it does not
 compose with DeepCache), to compare with the graph baseline on the same host; and "graph
 compile-unet" and "graph DC3 compile-unet": the whole U-Net's forward compiled by inductor (no CUDA
-graphs of its own; `search.graph.compile_unet`, what generated scripts' --compile does) before the
-accelerators, captured by the graph engine;
+graphs of its own) before the accelerators, captured by the graph engine; that with the U-Net in channels-last and inductor's
+freezing (weights folded in once, their layouts chosen at compile time: "chlast freeze"), and that
+with 1x1 convolutions as matmuls and the VAE decoder compiled too ("compile-unet+vae tuned");
+"graph compile-pipeline" and "graph DC3 compile-pipeline": the same through the shipped
+`search.graph.compile_pipeline`, what generated scripts' --compile does;
 and graph rows of the baseline compiled, DeepCache 3/0 + T-GATE (gate step 10), and that compiled.
 Each row: median and CV of --runs, first-call seconds, SSIM against the eager baseline image and max
 abs pixel difference against the plain graph DeepCache image. Appends JSON lines; rows already in
@@ -85,7 +88,7 @@ def changed(pipe, model, changes):
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from search.graph import CudaGraphBackend, _Engine, compile_unet
+    from search.graph import CudaGraphBackend, _Engine, compile_pipeline
 
     with contextlib.ExitStack() as stack:
         if "cudnn" in changes:
@@ -101,8 +104,21 @@ def changed(pipe, model, changes):
             unet = pipe.unet
             pipe.unet = torch.compile(unet, mode="reduce-overhead")
             stack.callback(lambda: setattr(pipe, "unet", unet))
-        if "compile-unet" in changes:
-            stack.callback(compile_unet(pipe))  # what generated scripts' --compile does
+        if "freeze" in changes:  # inductor folds the weights in once (layouts too) instead of per call
+            stack.enter_context(torch._inductor.config.patch(freezing=True))
+        if "mm1x1" in changes:
+            stack.enter_context(torch._inductor.config.patch(conv_1x1_as_mm=True))
+        if "compile-unet" in changes:  # the U-Net's forward alone, as compile_pipeline began
+            unet = pipe.unet
+            stack.enter_context(torch._dynamo.config.patch(recompile_limit=96))
+            unet.forward = torch.compile(unet.forward, dynamic=False)
+            stack.callback(lambda: unet.__dict__.pop("forward", None))
+        if "compile-pipeline" in changes:
+            stack.callback(compile_pipeline(pipe))  # what generated scripts' --compile does
+        if "compile-vae" in changes and model != "SDXL":  # SDXL's VAE is upcast to fp32 per call
+            decoder = pipe.vae.decoder
+            decoder.forward = torch.compile(decoder.forward, dynamic=False)
+            stack.callback(lambda: decoder.__dict__.pop("forward", None))
         if "compile" in changes:
             stack.callback(compile_blocks(pipe.unet))  # before the accelerators, as documented
         if "vae" in changes and model != "SDXL":
@@ -162,6 +178,11 @@ def main():
     rows += [("reduce-overhead", Settings(), "eager", ("reduce-overhead",), "np"),
              ("graph compile-unet", Settings(), "graph", ("compile-unet",), "np"),
              ("graph DC3 compile-unet", dc3, "graph", ("compile-unet",), "np"),
+             ("graph DC3 compile-unet chlast freeze", dc3, "graph", ("chlast", "freeze", "compile-unet"), "np"),
+             ("graph DC3 compile-unet+vae tuned", dc3, "graph",
+              ("chlast", "freeze", "mm1x1", "compile-unet", "compile-vae"), "np"),
+             ("graph compile-pipeline", Settings(), "graph", ("compile-pipeline",), "np"),
+             ("graph DC3 compile-pipeline", dc3, "graph", ("compile-pipeline",), "np"),
              ("graph compile", Settings(), "graph", ("compile",), "np"),
              ("graph DC3+TGate", dc3_tgate, "graph", (), "np"),
              ("graph DC3+TGate compile", dc3_tgate, "graph", ("compile",), "np")]
@@ -178,7 +199,11 @@ def main():
                 return
             if pipe is None:
                 pipe = build_random(model, args.size, device=args.device, dtype=torch.float16 if args.device == "cuda" else None)
-            row, image = measure(pipe, model, settings, engine, args.runs, changes, output_type, args.device)
+            try:
+                row, image = measure(pipe, model, settings, engine, args.runs, changes, output_type, args.device)
+            except Exception as error:  # one row's failure is a finding, not the end of the call
+                row, image = {"error": f"{type(error).__name__}: {error}"[:500], "median_s": float("nan"),
+                              "cv": float("nan"), "first_call_s": float("nan")}, None
             row.update({"model": model, "row": name, "changes": list(changes), **info})
             if image is not None:
                 images[name] = image

@@ -9,7 +9,7 @@ embed this file verbatim. The public API:
     graphs()                       # undo: eager again, graph memory freed
     graphs_supported(device)       # CUDA graphs need a CUDA device
 
-    undo = compile_unet(pipe)      # optional, BEFORE the accelerators: inductor kernels, captured
+    undo = compile_pipeline(pipe)  # optional, BEFORE the accelerators: inductor kernels, captured
 
 Which graph runs at which step. An accelerated U-Net call is not one function: DeepCache runs the
 full U-Net every `cache_interval` steps and a shallow one (recompute only the skip branch
@@ -41,14 +41,15 @@ captured; the engine reads the index from the timestep's position in `scheduler.
 captures through DeepCache's inner forward, keeping DeepCache's bookkeeping (`cur_timestep`,
 `start_timestep`) as its wrapper would.
 
-Compiled kernels, captured. `compile_unet` compiles the U-Net's forward with inductor (static shapes,
-no CUDA graphs of its own) before the accelerators wrap it, so DeepCache's helper, tgate's loaders
-and ToMe's patched blocks all run inside the compiled forward. Each capture warms its step up once
-plainly, which compiles that step's variant (DeepCache full or shallow, T-GATE's phase); the capture
-then records the compiled kernels, and replay never runs Python again, so the per-step guards that
-would make a plain `torch.compile` recompile every DeepCache step cost nothing here. Measured on one
-H100 (benchmarks/results/graph_probe_h100.md): a graph DeepCache 3/0 image 19-21% shorter, for a
-first call of 1.3 to 2.3 minutes.
+Compiled kernels, captured. `compile_pipeline` compiles the U-Net's forward (and the VAE decoder's)
+with inductor (static shapes, no CUDA graphs of its own) before the accelerators wrap it, so
+DeepCache's helper, tgate's loaders and ToMe's patched blocks all run inside the compiled forward.
+Each capture warms its step up once plainly, which compiles that step's variant (DeepCache full or
+shallow, T-GATE's phase); the capture then records the compiled kernels, and replay never runs
+Python again, so the per-step guards that would make a plain `torch.compile` recompile every
+DeepCache step cost nothing here. Measured on one H100 (benchmarks/results/graph_probe_h100.md,
+call 6): a graph DeepCache 3/0 image 40% shorter on SD1.5 and 28% on SD2.1, for a first call of
+about two minutes.
 
 Fallback. On a CPU, or where a capture fails, or for arguments it cannot key, a call runs eagerly,
 with one warning line on stderr. Backends: CudaGraphBackend on CUDA; TapeBackend, a CPU stand-in
@@ -68,7 +69,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-__all__ = ["enable_graphs", "compile_unet", "graphs_supported", "Graphs", "CudaGraphBackend", "TapeBackend",
+__all__ = ["enable_graphs", "compile_pipeline", "graphs_supported", "Graphs", "CudaGraphBackend", "TapeBackend",
            "CaptureError"]
 
 MAX_GRAPHS = 48  # per module; each holds a pool about one step's activations in size
@@ -103,13 +104,17 @@ def enable_graphs(pipe, backend=None, text_encoders: bool = True) -> "Graphs":
     return Graphs(engines)
 
 
-def compile_unet(pipe, backend="inductor"):
-    """Compile `pipe.unet`'s forward with torch.compile (`backend`, static shapes); return the undo.
+def compile_pipeline(pipe, backend="inductor"):
+    """Compile `pipe.unet`'s forward, and its VAE decoder's, with torch.compile (`backend`, static
+    shapes); return the undo.
 
     Call it BEFORE applying the accelerators and `enable_graphs`, and undo it after undoing them:
     the accelerators then wrap the compiled forward. Compiling happens in the first call of each
-    step variant (minutes with inductor); inductor's on-disk caches shorten a second start. Raises
-    dynamo's recompile limit until the undo, since each variant the engine captures is one compile.
+    step variant (a minute or more with inductor); inductor's on-disk caches shorten a second start.
+    Until the undo: dynamo's recompile limit is raised, since each variant the engine captures is one
+    compile; the U-Net is channels-last; and inductor folds the weights into its code as constants
+    (freezing, with their layouts chosen once), so undo and compile again after changing weights. The
+    decoder is left alone where the pipeline upcasts its VAE to fp32 per call (SDXL in fp16).
     """
     unet = pipe.unet
     if not _plain_forward(unet):
@@ -120,18 +125,25 @@ def compile_unet(pipe, backend="inductor"):
               "not compiling")
         return lambda: None
     from torch import _dynamo
+    from torch._inductor import config as inductor
 
+    undo = ExitStack()
     config = _dynamo.config
     limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
-    before = getattr(config, limit)
-    setattr(config, limit, max(before, 2 * MAX_GRAPHS))
-    unet.forward = torch.compile(unet.forward, backend=backend, dynamic=False)
-
-    def undo() -> None:
-        unet.__dict__.pop("forward", None)
-        setattr(config, limit, before)
-
-    return undo
+    undo.enter_context(config.patch(**{limit: max(getattr(config, limit), 2 * MAX_GRAPHS)}))
+    # Measured together on an H100 (graph_probe_h100.md, call 6): 11% off a compiled graph
+    # DeepCache step, and the compiled decoder 16% more off SD1.5's image.
+    undo.enter_context(inductor.patch(freezing=True, conv_1x1_as_mm=True))
+    unet.to(memory_format=torch.channels_last)
+    undo.callback(unet.to, memory_format=torch.contiguous_format)
+    modules = [unet]
+    vae = getattr(pipe, "vae", None)
+    if vae is not None and not (hasattr(pipe, "upcast_vae") and getattr(vae.config, "force_upcast", False)):
+        modules.append(vae.decoder)
+    for module in modules:
+        module.forward = torch.compile(module.forward, backend=backend, dynamic=False)
+        undo.callback(module.__dict__.pop, "forward", None)
+    return undo.close
 
 
 def _plain_forward(module) -> bool:

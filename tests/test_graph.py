@@ -135,12 +135,12 @@ def test_shallow_graph_reads_the_full_graphs_output_buffers(pipes):
 
 def compiled(pipe, how, backend):
     """Compile the U-Net's blocks (as benchmarks/graph_speed_probe.py can) or its whole forward
-    (`compile_unet`, as generated scripts' --compile does), before the accelerators; the undo."""
+    (`compile_pipeline`, as generated scripts' --compile does), before the accelerators; the undo."""
     import torch
 
     torch._dynamo.reset()
     if how == "unet":
-        return graph().compile_unet(pipe, backend=backend)
+        return graph().compile_pipeline(pipe, backend=backend)
     blocks = [m for m in pipe.unet.modules() if type(m).__name__ in ("ResnetBlock2D", "Transformer2DModel")]
     for block in blocks:
         block.forward = torch.compile(block.forward, backend=backend, dynamic=False)
@@ -281,25 +281,33 @@ def test_steps_left_eager_by_a_failed_capture_do_not_compile_the_unet_again_each
         uncompile()
         torch._dynamo.reset()
     assert graphs.fallbacks and all(event == "eager" for _, event in list(graphs["unet"].log)[-STEPS:])
-    assert counts["compiled"] <= 2, counts  # the full and the shallow step's warm-ups, not one per step
+    # The full and the shallow step's warm-ups and the VAE decoder, not one per step.
+    assert counts["compiled"] <= 3, counts
 
 
-def test_compile_unet_refuses_a_wrapped_forward_and_its_undo_leaves_the_unet_plain(pipes):
+def test_compile_pipeline_refuses_a_wrapped_forward_and_its_undo_leaves_the_unet_plain(pipes):
     pipe = get_pipe(pipes, "SD1.5")
     undo = acc.apply(pipe, acc.plan("SD1.5", SETTINGS["DeepCache"]))
     try:
         with pytest.raises(ValueError, match="before applying the accelerators"):
-            graph().compile_unet(pipe, backend="eager")
+            graph().compile_pipeline(pipe, backend="eager")
     finally:
         undo()
     assert graph()._plain_forward(pipe.unet)  # DeepCache's undo leaves a bound forward behind
     import torch._dynamo
 
+    from torch._inductor import config as inductor
+
     limit = torch._dynamo.config.recompile_limit
-    uncompile = graph().compile_unet(pipe, backend="eager")
-    assert not graph()._plain_forward(pipe.unet) and torch._dynamo.config.recompile_limit > limit
+    weight = pipe.unet.conv_in.weight
+    uncompile = graph().compile_pipeline(pipe, backend="eager")
+    assert not graph()._plain_forward(pipe.unet) and not graph()._plain_forward(pipe.vae.decoder)
+    assert torch._dynamo.config.recompile_limit > limit and inductor.freezing
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
     uncompile()
-    assert graph()._plain_forward(pipe.unet) and torch._dynamo.config.recompile_limit == limit
+    assert graph()._plain_forward(pipe.unet) and graph()._plain_forward(pipe.vae.decoder)
+    assert torch._dynamo.config.recompile_limit == limit and not inductor.freezing
+    assert pipe.unet.conv_in.weight.is_contiguous()
 
 
 def test_tgate_changes_graph_at_the_gate_and_drops_guidance(pipes):
