@@ -22,7 +22,8 @@ freezing (weights folded in once, their layouts chosen at compile time: "chlast 
 with 1x1 convolutions as matmuls and the VAE decoder compiled too ("compile-unet+vae tuned");
 "graph compile-pipeline" and "graph DC3 compile-pipeline": the same through the shipped
 `search.graph.compile_pipeline`, what generated scripts' --compile does;
-and graph rows of the baseline compiled, DeepCache 3/0 + T-GATE (gate step 10), and that compiled.
+and graph rows of the baseline compiled, DeepCache 3/0 + T-GATE (gate step 10), that compiled per
+block and through compile_pipeline, and DeepCache 3/0 + ToMe 0.3 through compile_pipeline.
 Each row: median and CV of --runs, first-call seconds, SSIM against the eager baseline image and max
 abs pixel difference against the plain graph DeepCache image. Appends JSON lines; rows already in
 --out are skipped. Ratios between graph rows of one process are what to read: the eager baseline
@@ -41,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.settings import DeepCacheParams, Settings, TGateParams  # noqa: E402
+from core.settings import DeepCacheParams, Settings, TGateParams, ToMeParams  # noqa: E402
 from search import accelerators as acc  # noqa: E402
 from search.measure import PROMPTS  # noqa: E402
 from search.protocol import image_quality, timed  # noqa: E402
@@ -185,7 +186,10 @@ def main():
              ("graph DC3 compile-pipeline", dc3, "graph", ("compile-pipeline",), "np"),
              ("graph compile", Settings(), "graph", ("compile",), "np"),
              ("graph DC3+TGate", dc3_tgate, "graph", (), "np"),
-             ("graph DC3+TGate compile", dc3_tgate, "graph", ("compile",), "np")]
+             ("graph DC3+TGate compile", dc3_tgate, "graph", ("compile",), "np"),
+             ("graph DC3+TGate compile-pipeline", dc3_tgate, "graph", ("compile-pipeline",), "np"),
+             ("graph DC3+ToMe compile-pipeline", Settings(deepcache=dc3.deepcache, tome=ToMeParams(ratio=0.3)),
+              "graph", ("compile-pipeline",), "np")]
     wanted = set(args.rows.split(",")) if args.rows else None
     info = {"device": device_name(args.device), "dtype": "float16", "weights": "random" if args.size == "full" else args.size, "steps": STEPS,
             "sampler": "DDIM", "libraries": library_versions()}
