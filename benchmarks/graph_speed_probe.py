@@ -132,7 +132,11 @@ def changed(pipe, model, changes):
 def measure(pipe, model, settings, engine, runs, changes=(), output_type="np", device="cuda"):
     import numpy as np
 
+    import torch
+
     plan = acc.plan(model, settings)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     with changed(pipe, model, changes):
         undo = acc.apply(pipe, plan, engine=engine)
         try:
@@ -143,9 +147,14 @@ def measure(pipe, model, settings, engine, runs, changes=(), output_type="np", d
                 latencies.append(seconds)
         finally:
             undo()
+            # Dynamo keeps compiled code per code object and does not guard on inductor's config:
+            # without this a later row would reuse this row's code (and its frozen weights).
+            torch._dynamo.reset()
     median = statistics.median(latencies)
     row = {"median_s": round(median, 4), "cv": round(statistics.pstdev(latencies) / statistics.fmean(latencies), 4),
            "first_call_s": round(first_s, 2), "latencies_s": [round(x, 4) for x in latencies]}
+    if device == "cuda":
+        row["peak_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return row, (np.asarray(image, dtype=np.float32) if output_type == "np" else None)
 
 

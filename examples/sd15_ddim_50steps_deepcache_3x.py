@@ -522,6 +522,7 @@ def image_quality(reference, image) -> dict:
 
 
 import collections
+import inspect
 import sys
 import time
 import weakref
@@ -573,10 +574,13 @@ def compile_pipeline(pipe, backend="inductor"):
     Call it BEFORE applying the accelerators and `enable_graphs`, and undo it after undoing them:
     the accelerators then wrap the compiled forward. Compiling happens in the first call of each
     step variant (a minute or more with inductor); inductor's on-disk caches shorten a second start.
-    Until the undo: dynamo's recompile limit is raised, since each variant the engine captures is one
-    compile; the U-Net is channels-last; and inductor folds the weights into its code as constants
-    (freezing, with their layouts chosen once), so undo and compile again after changing weights. The
-    decoder is left alone where the pipeline upcasts its VAE to fp32 per call (SDXL in fp16).
+    Until the undo, in the calling thread: dynamo's recompile limit is raised, since each variant the
+    engine captures is one compile; the U-Net is channels-last; and inductor folds the weights into
+    its code as constants (freezing: their layouts chosen once, some fused, a copy per compiled
+    variant), so weights changed while compiled do not reach the compiled code: undo, change them,
+    compile again. The undo resets dynamo (`torch._dynamo.reset`), which forgets every compiled code
+    of the process, the frozen weights with it. The decoder is left alone where the pipeline casts
+    its fp16 VAE to fp32 for each decode (SDXL).
     """
     unet = pipe.unet
     if not _plain_forward(unet):
@@ -589,23 +593,40 @@ def compile_pipeline(pipe, backend="inductor"):
     from torch import _dynamo
     from torch._inductor import config as inductor
 
-    undo = ExitStack()
-    config = _dynamo.config
-    limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
-    undo.enter_context(config.patch(**{limit: max(getattr(config, limit), 2 * MAX_GRAPHS)}))
-    # Measured together on an H100 (graph_probe_h100.md, call 6): 11% off a compiled graph
-    # DeepCache step, and the compiled decoder 16% more off SD1.5's image.
-    undo.enter_context(inductor.patch(freezing=True, conv_1x1_as_mm=True))
-    unet.to(memory_format=torch.channels_last)
-    undo.callback(unet.to, memory_format=torch.contiguous_format)
-    modules = [unet]
-    vae = getattr(pipe, "vae", None)
-    if vae is not None and not (hasattr(pipe, "upcast_vae") and getattr(vae.config, "force_upcast", False)):
-        modules.append(vae.decoder)
-    for module in modules:
-        module.forward = torch.compile(module.forward, backend=backend, dynamic=False)
-        undo.callback(module.__dict__.pop, "forward", None)
-    return undo.close
+    with ExitStack() as undo:  # a failure half-way undoes what was done
+        undo.callback(_dynamo.reset)  # runs last: compiled code would keep the frozen weights
+        config = _dynamo.config
+        limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+        undo.enter_context(config.patch(**{limit: max(getattr(config, limit), 2 * MAX_GRAPHS)}))
+        # Measured on an H100 (graph_probe_h100.md, calls 6-7 and the script check): with freezing and
+        # channels-last 11% off a compiled graph DeepCache step; 1x1 convolutions as matmuls within
+        # noise (SDXL, scripts); the compiled decoder 16% more off SD1.5's image.
+        undo.enter_context(inductor.patch(freezing=True, conv_1x1_as_mm=True))
+        if not _channels_last(unet):
+            unet.to(memory_format=torch.channels_last)
+            undo.callback(unet.to, memory_format=torch.contiguous_format)
+        modules = [unet]
+        vae = getattr(pipe, "vae", None)
+        if vae is not None and not _upcasts_vae(pipe):
+            modules.append(vae.decoder)
+        for module in modules:
+            module.forward = torch.compile(module.forward, backend=backend, dynamic=False)
+            undo.callback(module.__dict__.pop, "forward", None)
+        return undo.pop_all().close
+
+
+def _channels_last(module) -> bool:
+    weight = next((p for p in module.parameters() if p.dim() == 4), None)
+    return weight is not None and weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
+
+def _upcasts_vae(pipe) -> bool:
+    """Whether `pipe` casts its fp16 VAE to fp32 for each decode (SDXL's `force_upcast`): its decoder's
+    weights then change every call, and compiled code would not follow."""
+    vae = pipe.vae
+    call = inspect.unwrap(type(pipe).__call__)
+    return (bool(getattr(vae.config, "force_upcast", False)) and vae.dtype == torch.float16
+            and "needs_upcasting" in call.__code__.co_varnames)
 
 
 def _plain_forward(module) -> bool:
