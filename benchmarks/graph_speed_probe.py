@@ -21,7 +21,8 @@ graphs of its own) before the accelerators, captured by the graph engine; that w
 freezing (weights folded in once, their layouts chosen at compile time: "chlast freeze"), and that
 with 1x1 convolutions as matmuls and the VAE decoder compiled too ("compile-unet+vae tuned");
 "graph compile-pipeline" and "graph DC3 compile-pipeline": the same through the shipped
-`search.graph.compile_pipeline`, what generated scripts' --compile does;
+`search.graph.compile_pipeline`, what generated scripts' --compile does ("... cudnn": with cuDNN's
+attention preferred, for SD2.1's 9216-token self-attention);
 and graph rows of the baseline compiled, DeepCache 3/0 + T-GATE (gate step 10), that compiled per
 block and through compile_pipeline, and DeepCache 3/0 + ToMe 0.3 through compile_pipeline.
 Each row: median and CV of --runs, first-call seconds, SSIM against the eager baseline image and max
@@ -193,6 +194,7 @@ def main():
               ("chlast", "freeze", "mm1x1", "compile-unet", "compile-vae"), "np"),
              ("graph compile-pipeline", Settings(), "graph", ("compile-pipeline",), "np"),
              ("graph DC3 compile-pipeline", dc3, "graph", ("compile-pipeline",), "np"),
+             ("graph DC3 compile-pipeline cudnn", dc3, "graph", ("cudnn", "compile-pipeline"), "np"),
              ("graph compile", Settings(), "graph", ("compile",), "np"),
              ("graph DC3+TGate", dc3_tgate, "graph", (), "np"),
              ("graph DC3+TGate compile", dc3_tgate, "graph", ("compile",), "np"),

@@ -2,7 +2,8 @@
 
 Tiny pipelines in float16 (the full-size comparison is `max_abs_diff_vs_eager` in
 benchmarks/graph_bench.py). Output of the runs: benchmarks/results/graph_gpu_tests.txt (H200),
-benchmarks/results/graph_gpu_tests_h100.txt (H100).
+benchmarks/results/graph_gpu_tests_h100.txt (H100). The compiled cases (generated scripts' --compile:
+inductor over the U-Net and decoder, then graphs) have not run on a GPU yet.
 """
 
 import numpy as np
@@ -67,12 +68,33 @@ CASES += [(m, s, n) for m in ("SD1.5", "SDXL") for s in ("DPM-Solver++", "UniPC"
 
 @pytest.mark.parametrize("model,sampler,name", CASES)
 def test_graph_matches_eager_on_cuda(pipes, model, sampler, name):
-    from search.graph import enable_graphs
     from search.pipelines import set_sampler
 
     pipe = pipes[model]
     set_sampler(pipe, sampler)
     plan = acc.plan(model, settings(model)[name])
+    assert_graphs_match_eager(pipe, plan)
+
+
+# --compile's path, for each accelerator: compile_pipeline before the accelerators, then graphs.
+COMPILED_CASES = [(m, n) for m in ("SD1.5", "SD2.1", "SDXL") for n in ("DeepCache", "T-Gate", "ToMe",
+                                                                        "DeepCache+T-Gate+ToMe")]
+
+
+@pytest.mark.parametrize("model,name", COMPILED_CASES)
+def test_compiled_graph_matches_eager_on_cuda(pipes, model, name):
+    from search.graph import compile_pipeline
+    from search.pipelines import set_sampler
+
+    pipe = pipes[model]
+    set_sampler(pipe, "DDIM")
+    assert_graphs_match_eager(pipe, acc.plan(model, settings(model)[name]), compile_pipeline)
+
+
+def assert_graphs_match_eager(pipe, plan, compile_pipeline=None):
+    """Every step of three graph calls replays, and each image is the eager one within tolerance."""
+    from search.graph import enable_graphs
+
     undo = acc.apply(pipe, plan)
     reference = image(pipe, plan)
     # ToMe's scatter_reduce is nondeterministic on CUDA: two eager runs already differ. A graph
@@ -80,13 +102,17 @@ def test_graph_matches_eager_on_cuda(pipes, model, sampler, name):
     again = np.abs(image(pipe, plan) - reference)
     floor, mean_floor = float(again.max()), float(again.mean())
     undo()
-    undo = acc.apply(pipe, plan)
-    graphs = enable_graphs(pipe)
+    uncompile = compile_pipeline(pipe) if compile_pipeline else (lambda: None)
     try:
-        pictures = [image(pipe, plan) for _ in range(3)]
+        undo = acc.apply(pipe, plan)
+        graphs = enable_graphs(pipe)
+        try:
+            pictures = [image(pipe, plan) for _ in range(3)]
+        finally:
+            graphs()
+            undo()
     finally:
-        graphs()
-        undo()
+        uncompile()
     assert graphs.fallbacks == []
     assert [event for _, event in list(graphs["unet"].log)[-STEPS:]] == ["replay"] * STEPS
     for picture in pictures:
