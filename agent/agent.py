@@ -49,7 +49,7 @@ class Outcome:
 
 # Said when the request asks for compilation or graphs and the script runs the graph engine.
 COMPILE_NOTE = ("the script replays CUDA graphs by default; run it with --compile to also compile the U-Net "
-                "and VAE decoder with inductor: about 1.5 minutes more on the first image, 45 s on a second start; "
+                "and VAE decoder with inductor: 1.5 to 2.5 minutes more on the first image, about 45 s on a second start; "
                 "measured with DeepCache alone, 28-40% shorter images on an H100 (SD1.5 8.2x, SD2.1 4.8x over "
                 "eager), other accelerators not yet on a GPU "
                 "(benchmarks/results/graph_probe_h100.md; not in the figures above)")
