@@ -15,6 +15,10 @@ script=$out/compile_check_${model}.py
 [ -d "$weights" ] || python3 -c "import torch; from search.pipelines import write_random
 write_random('$weights', '$model', 'full', device='cuda', dtype=torch.float16)"
 python3 -m agent.cli generate "$request" -o "$script" >/dev/null
+if ! grep -q -- '"--compile"' "$script"; then
+  echo "the script for \"$request\" runs eager only (no graph entry in the database): no --compile to check" >&2
+  exit 2
+fi
 for start in first second; do
   begun=$(date +%s.%N)
   python3 "$script" --model-path "$weights" --benchmark --compile --runs "$runs" --output "/tmp/$model.png" \
