@@ -166,8 +166,10 @@ def test_a_sweep_that_raises_fails_once_and_the_others_finish(cluster, tmp_path)
 
 def test_no_sweep_starts_after_the_deadline(cluster):
     seen, on_result = recorder()
-    items = grid(10)
-    deadline = time.monotonic() + 1.2
+    # 20 sweeps of 0.5 s on 2 workers take 5 s; the deadline leaves room for a few even on a busy
+    # 2-core machine (with 1.2 s, scheduling delays there once let only one start).
+    items = grid(20)
+    deadline = time.monotonic() + 2.0
     report = run_on_cluster(items, work_slowly, on_result, scheduler_address=cluster,
                             deadline=deadline)
 

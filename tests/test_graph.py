@@ -336,6 +336,7 @@ def test_weights_changed_after_the_undo_reach_the_next_compile():
     import types
 
     import torch
+    from torch._inductor import config as inductor
 
     class Unet(torch.nn.Module):
         def __init__(self):
@@ -349,7 +350,8 @@ def test_weights_changed_after_the_undo_reach_the_next_compile():
     pipe = types.SimpleNamespace(unet=Unet().eval())
     x = torch.randn(1, 4, 8, 8)
     torch._dynamo.reset()
-    with torch.no_grad():
+    # One compile thread: no pool of compiling processes to starve the tests beside this one.
+    with torch.no_grad(), inductor.patch(compile_threads=1):
         for scale in (1.0, 2.0):
             pipe.unet.conv_in.weight.mul_(scale)  # as fusing a LoRA would, between compiles
             expected = pipe.unet(x)
