@@ -90,7 +90,7 @@ def changed(pipe, model, changes):
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from search.graph import CudaGraphBackend, _Engine, compile_pipeline
+    from search.graph import MAX_GRAPHS, CudaGraphBackend, _Engine, compile_pipeline
 
     with contextlib.ExitStack() as stack:
         if "cudnn" in changes:
@@ -112,7 +112,7 @@ def changed(pipe, model, changes):
             stack.enter_context(torch._inductor.config.patch(conv_1x1_as_mm=True))
         if "compile-unet" in changes:  # the U-Net's forward alone, as compile_pipeline began
             unet = pipe.unet
-            stack.enter_context(torch._dynamo.config.patch(recompile_limit=96))
+            stack.enter_context(torch._dynamo.config.patch(recompile_limit=2 * MAX_GRAPHS))  # as compile_pipeline
             unet.forward = torch.compile(unet.forward, dynamic=False)
             stack.callback(lambda: unet.__dict__.pop("forward", None))
         if "compile-pipeline" in changes:
