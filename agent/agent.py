@@ -51,8 +51,8 @@ class Outcome:
 COMPILE_NOTE = ("the script replays CUDA graphs by default; run it with --compile to also compile the U-Net "
                 "and VAE decoder with inductor: 1.5 to 2.5 minutes more on the first image, about 45 s on a second start; "
                 "measured with DeepCache alone, 28-40% shorter images on an H100 (SD1.5 8.2x, SD2.1 4.8x over "
-                "eager), other accelerators not yet on a GPU "
-                "(benchmarks/results/graph_probe_h100.md; not in the figures above)")
+                "eager); with T-GATE or ToMe the same image as eager on a GPU, their speed and compile time not yet "
+                "measured (benchmarks/results/graph_probe_h100.md; not in the figures above)")
 
 
 class Agent:
