@@ -323,9 +323,11 @@ def chat(out_dir, validate, save_each, live_search, model_path, db_path, llm, ll
               help="each script's --max-runs (timed rounds at most; the script's default: 10; tiny runs use 2)")
 @click.option("--refilled-only", is_flag=True,
               help="sample only combinations whose sweep the current protocol measured")
+@click.option("--measured-on", "measured_gpu", default=None, metavar="GPU",
+              help="sample only combinations measured on a GPU whose name contains this, e.g. H200")
 @db_option
 def verify(count, seed, models, samplers, steps_list, weights, model_paths, out, gpus, scheduler, max_minutes,
-           max_runs, refilled_only, db_path):
+           max_runs, refilled_only, measured_gpu, db_path):
     """Check the product: generate scripts for sampled grid tasks, run them, compare with the database.
 
     \b
@@ -342,17 +344,24 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
 
     paths = dict(item.split("=", 1) for item in model_paths)
     only = None
-    if refilled_only:
+    if refilled_only or measured_gpu:
         from core import db
         from search.measure import PROTOCOL_VERSION
 
-        only = {s.combo_key for s in db.load_with_live(db_path).sweeps
-                if s.provenance.protocol_version == PROTOCOL_VERSION}
+        database = db.load_with_live(db_path)
+        only = {s.combo_key for s in database.sweeps}
+        if refilled_only:
+            only &= {s.combo_key for s in database.sweeps if s.provenance.protocol_version == PROTOCOL_VERSION}
+        if measured_gpu:
+            only &= check.measured_on(database, measured_gpu)
     checks = check.sample(count, seed, _choices(models, MODELS), _choices(samplers, SAMPLERS),
                           tuple(int(n) for n in steps_list.split(",")), only=only)
     if not checks:
-        raise DiffaccelError("no grid task to sample: no sweep of these models, samplers and steps was "
-                             "measured by the current protocol; run `agent search --grid` first")
+        which = " and ".join(filter(None, ["by the current protocol" if refilled_only else "",
+                                           f"on a GPU named like {measured_gpu!r}" if measured_gpu else ""]))
+        raise DiffaccelError(f"no grid task to sample: no sweep of these models, samplers and steps was "
+                             f"measured {which}; run `agent search --grid` there first, or widen "
+                             "--models/--samplers/--steps-list")
     if weights == "real" and not {c.model for c in checks} <= set(paths):
         raise DiffaccelError("--weights real needs --model-path MODEL=DIR for every model checked, "
                              f"e.g. --model-path SDXL=/models/sdxl (missing: {sorted({c.model for c in checks} - set(paths))})")

@@ -70,7 +70,7 @@ def with_scripts(checks: list[Check], agent) -> list[Check]:
         outcome = agent.run(task, validate=False)
         answer = outcome.to_json()
         claim = {"engine": answer["engine"], "status": answer["status"], "match": answer["match"],
-                 "measured": answer["measured"]}
+                 "measured": answer["measured"], "device": (answer.get("provenance") or {}).get("device")}
         done.append(Check(**{**asdict(check), "source": outcome.source, "claim": claim}))
     return done
 
@@ -120,6 +120,8 @@ def judge(check: Check, measured: dict) -> dict:
            "claimed_speedup_interval": claimed_figures.get("speedup_interval"),
            "claimed_baseline_latency_s": claimed_figures.get("baseline_latency_s"),
            "claimed_latency_s": claimed_figures.get("latency_s"),
+           # A speedup holds for the GPU it was measured on: a row of another GPU is counted apart.
+           "claimed_device": claim.get("device"), "device": measured.get("gpu"),
            **{k: measured.get(k) for k in ("speedup", "speedup_interval", "baseline_latency_s", "latency_s",
                                             "ssim", "psnr", "rounds", "first_call_s", "error",
                                             "baseline_latencies_s", "latencies_s")}}
@@ -164,7 +166,19 @@ def summary(rows: list[dict]) -> dict:
         # graph figure of protocol 4, at most 2.5% of runs should).
         "below_claimed_low": sum(below_claimed_low(r) for r in feasible),
         "median_ssim": round(statistics.median(ssims), 4) if ssims else None,
+        "on_another_gpu": sum(other_gpu(r) for r in rows),
     }
+
+
+def other_gpu(row: dict) -> bool:
+    """Whether the script ran on another GPU model than the claim was measured on (both known)."""
+    claimed, ran = row.get("claimed_device"), row.get("device")
+    return bool(claimed and ran and claimed != ran)
+
+
+def measured_on(database, gpu: str) -> set:
+    """The `combo_key`s of the sweeps measured on a GPU whose name contains `gpu` (any case)."""
+    return {s.combo_key for s in database.sweeps if gpu.lower() in (s.provenance.device or "").lower()}
 
 
 def chart(rows: list[dict], path: Path) -> None:

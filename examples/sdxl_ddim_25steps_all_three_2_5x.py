@@ -558,7 +558,9 @@ def benchmark(pipe, args, engine):
     report = {key: result[key] for key in ("speedup", "speedup_interval", "baseline_latency_s", "latency_s",
                                              "rounds", "first_call_s", "ratios", "baseline_latencies_s",
                                              "latencies_s")}
+    on_gpu = torch.device(args.device).type == "cuda"
     report.update(result["quality"], engine=engine, device=args.device, dtype=args.dtype,
+                  gpu=torch.cuda.get_device_name(torch.device(args.device)) if on_gpu else None,
                   target=2.5)
     print(json.dumps(report))
 

@@ -50,6 +50,7 @@ def run_group(tmp_path, model, combination):
     for report in reports:
         assert {"speedup", "speedup_interval", "baseline_latency_s", "latency_s", "ssim", "psnr"} <= set(report)
         assert report["speedup"] > 0 and -1 <= report["ssim"] <= 1 and report["rounds"] == 2
+        assert report["device"] == "cpu" and report["gpu"] is None  # verify tells GPUs apart by it
         if not combination:
             assert report["ssim"] == 1.0  # no accelerator: the very same image
     return reports

@@ -27,9 +27,29 @@ def test_sampling_can_keep_to_the_refilled_sweeps():
     assert not [c for c in checks if c.model == "SD2.1"]  # nothing of it was refilled
 
 
-def check(target, status, claimed, interval=None):
+def test_sampling_can_keep_to_the_sweeps_of_one_gpu(tmp_path):
+    from core import db
+
+    shipped = db.load()
+    first, second = shipped.sweeps[:2]
+    on = {"NVIDIA H100 80GB HBM3": first, "NVIDIA H200": second}
+    sweeps = [sweep.model_copy(update={"provenance": sweep.provenance.model_copy(update={"device": device})})
+              for device, sweep in on.items()]
+    database = db.Database(sweeps=sweeps)
+    assert verify.measured_on(database, "h200") == {second.combo_key}  # any case, part of the name
+    assert verify.measured_on(database, "NVIDIA") == {first.combo_key, second.combo_key}
+    assert verify.measured_on(database, "A100") == set()
+    path = tmp_path / "db.json"
+    path.write_text(database.model_dump_json())
+    result = CliRunner().invoke(cli, ["verify", "--measured-on", "A100", "--db", str(path), "--out",
+                                      str(tmp_path / "v.jsonl")])
+    assert result.exit_code != 0 and "measured on a GPU named like 'A100'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "v.jsonl").exists()
+
+
+def check(target, status, claimed, interval=None, device=None):
     claim = {"engine": "graph", "status": status, "match": "exact",
-             "measured": {"speedup": claimed, "speedup_interval": interval}}
+             "measured": {"speedup": claimed, "speedup_interval": interval}, "device": device}
     return verify.Check("id", "SD1.5", "DDIM", 25, ("DeepCache",), target, "", claim)
 
 
@@ -48,6 +68,10 @@ def test_judging_a_claim_against_what_the_script_measured():
     bounded = [verify.judge(check(2.0, "ok", 2.5, (2.2, 2.9)), {"speedup": s}) for s in (2.5, 2.1, 2.3)]
     assert bounded[1]["claimed_speedup_interval"] == (2.2, 2.9)
     assert verify.summary(bounded)["below_claimed_low"] == 1
+    elsewhere = [verify.judge(check(2.0, "ok", 2.5, device="NVIDIA H100 80GB HBM3"), {"speedup": 2.4, "gpu": gpu})
+                 for gpu in ("NVIDIA H200", "NVIDIA H100 80GB HBM3", None)]
+    assert [row["device"] for row in elsewhere] == ["NVIDIA H200", "NVIDIA H100 80GB HBM3", None]
+    assert verify.summary(elsewhere)["on_another_gpu"] == 1  # an unknown GPU is not counted as another
 
 
 @needs_torch
