@@ -69,23 +69,32 @@ def _combination(text: str) -> tuple[str, ...]:
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="DIFFACCEL_DB",
               help="where results go (default: this machine's live-search file; the shipped database "
                    "only when named, and never for tiny or CPU figures)")
+@click.option("--plan", is_flag=True,
+              help="with --grid: list what is left to measure and about how long it takes, measure nothing")
 def search(model, sampler, steps, accelerators, targets, grid, models, samplers, steps_list, shard,
            force, max_minutes, weights, model_path, tiny, device, dtype, prompts, min_rounds, max_rounds,
-           tolerance, engines, gpus, scheduler, part_size, db_path):
+           tolerance, engines, gpus, scheduler, part_size, db_path, plan):
     """Measure accelerator settings and store the best per target speedup.
 
     \b
     agent search --model SD1.5 --sampler DDIM --steps 25 --accelerators DeepCache
     agent search --grid --weights random --shard 0/2 --max-minutes 9
     agent search --tiny --model SDXL --sampler UniPC --steps 20 --accelerators DeepCache,ToMe
+    agent search --grid --engines eager,graph --db search_params.json --plan
     """
+    if plan:  # before torch: planning needs neither it nor a GPU
+        if not grid:
+            raise click.UsageError("--plan lists what --grid would measure: add --grid")
+        _print_plan(_grid_items(models, samplers, steps_list), tuple(_choices(engines, ENGINES)),
+                    _shard(shard), force, db_path)
+        return
     try:
         import torch
     except ImportError:
         raise MissingDependency("the search needs torch and diffusers: pip install 'diffaccel[run]'") from None
     from core import db
     from search.distributed import cuda_device_count
-    from search.engine import SearchConfig, grid_items, parse_shard
+    from search.engine import SearchConfig, grid_items
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -110,17 +119,8 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         click.echo("Note: tiny-model CPU figures show the method works, not deployment speed.", err=True)
 
     if grid:
-        items = grid_items(
-            models=tuple(_choices(models, MODELS)),
-            samplers=tuple(_choices(samplers, SAMPLERS)),
-            steps=tuple(int(s) for s in steps_list.split(",")),
-            combinations=GRID_COMBINATIONS,
-        )
-        try:
-            shard_spec = parse_shard(shard)
-        except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--shard") from None
-        _run_grid(items, config, shard_spec, force, max_minutes, db.load(config.db_path or db.live_path()))
+        _run_grid(_grid_items(models, samplers, steps_list), config, _shard(shard), force, max_minutes,
+                  db.load(config.db_path or db.live_path()))
         return
     if not all((model, sampler, steps, accelerators)):
         raise click.UsageError("give --model, --sampler, --steps and --accelerators, or --grid")
@@ -128,6 +128,47 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         grid_items((model,), (sampler,), (steps,), (_combination(accelerators),)),
         config, (0, 1), True, None, db.load(config.db_path or db.live_path()),
     )
+
+
+def _grid_items(models: str, samplers: str, steps_list: str):
+    from search.engine import grid_items
+
+    try:
+        steps = tuple(int(s) for s in steps_list.split(",") if s.strip())
+    except ValueError:
+        raise click.BadParameter(f"{steps_list!r}: expected step counts like 20,25,50",
+                                 param_hint="--steps-list") from None
+    return grid_items(models=tuple(_choices(models, MODELS)), samplers=tuple(_choices(samplers, SAMPLERS)),
+                      steps=steps, combinations=GRID_COMBINATIONS)
+
+
+def _shard(text):
+    from search.engine import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--shard") from None
+
+
+def _print_plan(items, engines, shard, force, db_path) -> None:
+    """What `--grid` would measure, each sweep with its estimate (search/engine.py `estimate_seconds`)."""
+    from core import db
+    from search.engine import estimate_seconds, plan_grid
+
+    data = db.load(db_path or db.live_path())
+    grid = plan_grid(items, data, engines, shard, force)
+    known = unknown = 0
+    for item in grid.todo:
+        seconds = estimate_seconds(item, data)
+        click.echo(f"{item.label():<45} " + (f"~{seconds / 60:.1f} min" if seconds else "no estimate"))
+        known, unknown = known + (seconds or 0), unknown + (seconds is None)
+    click.echo(f"{len(grid.todo)} to measure, {grid.skipped} already in the database by the current protocol"
+               + (f", {grid.outside_shard} in other shards" if grid.outside_shard else "")
+               + f": about {known / 60:.0f} GPU-minutes"
+               + (f" and {unknown} sweeps with no estimate (their model has no sweep of this protocol yet)"
+                  if unknown else "")
+               + "; from the seconds of this protocol's sweeps in the database, one GPU each")
 
 
 def _choices(text: str, allowed) -> list[str]:

@@ -144,6 +144,31 @@ def test_search_cli_rejects_bad_input(tmp_path):
     assert result.exit_code == 2 and "--grid" in result.output
 
 
+def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(tmp_path):
+    from agent.cli import cli
+
+    current = [s for s in db.load().sweeps if s.provenance.protocol_version == PROTOCOL_VERSION]
+    measured = next(s for s in current if s.model == "SD1.5" and s.steps == 25)
+    seconds = measured.provenance.model_dump()["sweep_seconds"]
+    path = tmp_path / "db.json"
+    written = db.Database(sweeps=[measured]).model_dump_json()
+    path.write_text(written)
+    arguments = ["search", "--grid", "--plan", "--models", "SD1.5,SDXL", "--samplers", measured.sampler,
+                 "--steps-list", "25,50", "--engines", ",".join(measured.engines()), "--db", str(path)]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    label = f"SD1.5 {measured.sampler} {{}} {'+'.join(measured.accelerators)}"
+    assert not [line for line in lines if line.startswith(label.format(25) + " ")]  # measured: not listed
+    twice = next(line for line in lines if line.startswith(label.format(50) + " "))
+    assert f"~{2 * seconds / 60:.1f} min" in twice  # its own seconds, twice the steps
+    assert all("no estimate" in line for line in lines if line.startswith("SDXL"))  # no SDXL sweep to go by
+    assert "23 to measure, 1 already in the database" in result.output and "12 sweeps with no estimate" in result.output
+    assert path.read_text() == written and sorted(p.name for p in tmp_path.iterdir()) == ["db.json"]  # nothing written
+    refused = CliRunner().invoke(cli, ["search", "--plan"])
+    assert refused.exit_code == 2 and "add --grid" in refused.output
+
+
 @gpu
 def test_full_size_random_search_on_cuda(tmp_path):
     config = SearchConfig(weights="random", device="cuda", dtype="float16", max_rounds=3,
