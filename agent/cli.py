@@ -339,10 +339,12 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
 
     from agent import verify as check
     from agent.agent import Agent
-    from search.cli import _choices
+    from search.cli import _choices, steps_choices
     from search.distributed import run_on_cluster
 
     paths = dict(item.split("=", 1) for item in model_paths)
+    if measured_gpu is not None and not measured_gpu.strip():
+        raise click.BadParameter("name a GPU, e.g. H200 or 'H100 80GB'", param_hint="--measured-on")
     only = None
     if refilled_only or measured_gpu:
         from core import db
@@ -353,9 +355,9 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
         if refilled_only:
             only &= {s.combo_key for s in database.sweeps if s.provenance.protocol_version == PROTOCOL_VERSION}
         if measured_gpu:
-            only &= check.measured_on(database, measured_gpu)
+            only &= check.measured_on(database, measured_gpu.strip())
     checks = check.sample(count, seed, _choices(models, MODELS), _choices(samplers, SAMPLERS),
-                          tuple(int(n) for n in steps_list.split(",")), only=only)
+                          steps_choices(steps_list), only=only)
     if not checks:
         which = " and ".join(filter(None, ["by the current protocol" if refilled_only else "",
                                            f"on a GPU named like {measured_gpu!r}" if measured_gpu else ""]))

@@ -120,7 +120,7 @@ def judge(check: Check, measured: dict) -> dict:
            "claimed_speedup_interval": claimed_figures.get("speedup_interval"),
            "claimed_baseline_latency_s": claimed_figures.get("baseline_latency_s"),
            "claimed_latency_s": claimed_figures.get("latency_s"),
-           # A speedup holds for the GPU it was measured on: a row of another GPU is counted apart.
+           # A speedup holds for the GPU it was measured on: `summary` counts a row of another GPU apart.
            "claimed_device": claim.get("device"), "device": measured.get("gpu"),
            **{k: measured.get(k) for k in ("speedup", "speedup_interval", "baseline_latency_s", "latency_s",
                                             "ssim", "psnr", "rounds", "first_call_s", "error",
@@ -149,12 +149,16 @@ def below_claimed_low(row: dict) -> bool:
 
 
 def summary(rows: list[dict]) -> dict:
+    """Counts and medians over the rows run on the GPU model their claim was measured on (or where
+    either is unknown); the rows of another GPU are judged, but only counted (`on_another_gpu`)."""
+    elsewhere = [r for r in rows if other_gpu(r)]
+    rows = [r for r in rows if not other_gpu(r)]
     feasible = [r for r in rows if r["claim"] == "ok" and r["verdict"] != "script failed"]
     infeasible = [r for r in rows if r["claim"] != "ok" and r["verdict"] != "script failed"]
     ratios = [r["ratio"] for r in feasible if r["ratio"]]
     ssims = [r["ssim"] for r in feasible if r.get("ssim") is not None]
     return {
-        "tasks": len(rows),
+        "tasks": len(rows) + len(elsewhere),
         "feasible_claims": len(feasible),
         "reached": sum(r["verdict"] == "reached" for r in feasible),
         "pass_rate": round(sum(r["verdict"] == "reached" for r in feasible) / len(feasible), 3) if feasible else None,
@@ -166,7 +170,7 @@ def summary(rows: list[dict]) -> dict:
         # graph figure of protocol 4, at most 2.5% of runs should).
         "below_claimed_low": sum(below_claimed_low(r) for r in feasible),
         "median_ssim": round(statistics.median(ssims), 4) if ssims else None,
-        "on_another_gpu": sum(other_gpu(r) for r in rows),
+        "on_another_gpu": len(elsewhere),
     }
 
 
@@ -177,8 +181,12 @@ def other_gpu(row: dict) -> bool:
 
 
 def measured_on(database, gpu: str) -> set:
-    """The `combo_key`s of the sweeps measured on a GPU whose name contains `gpu` (any case)."""
-    return {s.combo_key for s in database.sweeps if gpu.lower() in (s.provenance.device or "").lower()}
+    """The `combo_key`s whose served sweep (the first of its key, as `Database.find_sweep` serves it)
+    was measured on a GPU whose name contains `gpu` (any case)."""
+    served: dict = {}
+    for sweep in database.sweeps:
+        served.setdefault(sweep.combo_key, sweep)
+    return {key for key, sweep in served.items() if gpu.lower() in (sweep.provenance.device or "").lower()}
 
 
 def chart(rows: list[dict], path: Path) -> None:

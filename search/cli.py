@@ -133,13 +133,20 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
 def _grid_items(models: str, samplers: str, steps_list: str):
     from search.engine import grid_items
 
-    try:
-        steps = tuple(int(s) for s in steps_list.split(",") if s.strip())
-    except ValueError:
-        raise click.BadParameter(f"{steps_list!r}: expected step counts like 20,25,50",
-                                 param_hint="--steps-list") from None
     return grid_items(models=tuple(_choices(models, MODELS)), samplers=tuple(_choices(samplers, SAMPLERS)),
-                      steps=steps, combinations=GRID_COMBINATIONS)
+                      steps=steps_choices(steps_list), combinations=GRID_COMBINATIONS)
+
+
+def steps_choices(text: str) -> tuple[int, ...]:
+    """`--steps-list` as step counts, or a usage error that says what is expected."""
+    try:
+        steps = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        steps = ()
+    if not steps or not all(1 <= n <= MAX_STEPS for n in steps):
+        raise click.BadParameter(f"{text!r}: expected step counts from 1 to {MAX_STEPS} like 20,25,50",
+                                 param_hint="--steps-list")
+    return steps
 
 
 def _shard(text):
@@ -158,17 +165,23 @@ def _print_plan(items, engines, shard, force, db_path) -> None:
 
     data = db.load(db_path or db.live_path())
     grid = plan_grid(items, data, engines, shard, force)
-    known = unknown = 0
+    known, unknown, gpus = 0.0, 0, set()
     for item in grid.todo:
-        seconds = estimate_seconds(item, data)
-        click.echo(f"{item.label():<45} " + (f"~{seconds / 60:.1f} min" if seconds else "no estimate"))
-        known, unknown = known + (seconds or 0), unknown + (seconds is None)
+        estimate = estimate_seconds(item, data, engines)
+        if estimate is None:
+            unknown += 1
+            click.echo(f"{item.label():<45} no estimate")
+            continue
+        seconds, devices = estimate
+        known, gpus = known + seconds, gpus | set(devices)
+        click.echo(f"{item.label():<45} ~{seconds / 60:.1f} min (from {', '.join(devices)})")
     click.echo(f"{len(grid.todo)} to measure, {grid.skipped} already in the database by the current protocol"
                + (f", {grid.outside_shard} in other shards" if grid.outside_shard else "")
                + f": about {known / 60:.0f} GPU-minutes"
-               + (f" and {unknown} sweeps with no estimate (their model has no sweep of this protocol yet)"
-                  if unknown else "")
-               + "; from the seconds of this protocol's sweeps in the database, one GPU each")
+               + (f" and {unknown} sweeps with no estimate (their model has no sweep of this protocol and "
+                  "these engines yet)" if unknown else "")
+               + "; from the seconds of this protocol's sweeps in the database, one GPU each"
+               + (f" ({', '.join(sorted(gpus))})" if gpus else ""))
 
 
 def _choices(text: str, allowed) -> list[str]:

@@ -245,18 +245,26 @@ def parse_shard(text: Optional[str]) -> tuple[int, int]:
     return shard, total
 
 
-def estimate_seconds(item: GridItem, data: db.Database) -> Optional[float]:
-    """About how long `item`'s sweep takes on one GPU, from the sweeps of its model that the current
-    protocol measured: the same combination's where there are any, else all of the model's; their
-    median seconds scaled by steps (a sweep's time is its images'). None where the model has none."""
-    def per_step(sweeps) -> list[float]:
-        return [s.provenance.model_dump()["sweep_seconds"] / s.steps for s in sweeps
-                if s.provenance.model_dump().get("sweep_seconds")]
+def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str]) -> Optional[tuple[float, list[str]]]:
+    """About how long `item`'s sweep takes on one GPU, and the GPUs that estimate comes from.
 
-    mine = [s for s in data.sweeps if s.model == item.model and s.provenance.protocol_version == PROTOCOL_VERSION]
-    same = per_step(s for s in mine if canonical_accelerators(s.accelerators) == item.accelerators)
-    rates = same or per_step(mine)
-    return median(rates) * item.steps if rates else None
+    From the sweeps of its model that the current protocol measured itself (not re-derived from an
+    older one's timings) on the same engines: the same combination's where there are any, else all of
+    the model's; their median seconds scaled by steps (a sweep's time is its images'). None where the
+    model has none.
+    """
+    def own(sweep) -> dict:
+        return sweep.provenance.model_dump()
+
+    mine = [s for s in data.sweeps
+            if s.model == item.model and s.provenance.protocol_version == PROTOCOL_VERSION
+            and set(s.engines()) == set(engines) and own(s).get("sweep_seconds") and not own(s).get("rederived")]
+    same = [s for s in mine if canonical_accelerators(s.accelerators) == item.accelerators]
+    chosen = same or mine
+    if not chosen:
+        return None
+    return (median([own(s)["sweep_seconds"] / s.steps for s in chosen]) * item.steps,
+            sorted({s.provenance.device or "unknown GPU" for s in chosen}))
 
 
 def plan_grid(items: list[GridItem], data: db.Database, engines: Iterable[str], shard=(0, 1),

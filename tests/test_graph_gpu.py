@@ -4,8 +4,8 @@ Tiny pipelines in float16 (the full-size comparison is `max_abs_diff_vs_eager` i
 benchmarks/graph_bench.py). Output of the runs: benchmarks/results/graph_gpu_tests.txt (H200),
 benchmarks/results/graph_gpu_tests_h100.txt (H100). The compiled cases (generated scripts' --compile:
 inductor over the U-Net and decoder, then graphs): benchmarks/results/graph_gpu_tests_compiled_h200.txt,
-12 of 12 passed on an H200; each compiles from nothing (the undo resets dynamo), 1 to 3.5 minutes a
-case, T-GATE's the longest, so run them with -n 3.
+12 of 12 passed on an H200; each compiles from nothing (the undo resets dynamo): 1 to 3.5 minutes a
+case with three pytest-xdist workers sharing the GPU (-n 3, as that run), T-GATE's the longest.
 """
 
 import numpy as np

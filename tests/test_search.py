@@ -147,26 +147,41 @@ def test_search_cli_rejects_bad_input(tmp_path):
 def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(tmp_path):
     from agent.cli import cli
 
-    current = [s for s in db.load().sweeps if s.provenance.protocol_version == PROTOCOL_VERSION]
-    measured = next(s for s in current if s.model == "SD1.5" and s.steps == 25)
-    seconds = measured.provenance.model_dump()["sweep_seconds"]
+    current = [s for s in db.load().sweeps if s.provenance.protocol_version == PROTOCOL_VERSION
+               and s.model == "SD1.5" and s.steps == 25 and not s.provenance.model_dump().get("rederived")]
+    measured = current[0]
+    other = next(s for s in current if s.accelerators != measured.accelerators
+                 and s.provenance.model_dump()["sweep_seconds"] != measured.provenance.model_dump()["sweep_seconds"])
+    older = other.model_copy(update={"model": "SDXL", "provenance": other.provenance.model_copy(
+        update={"protocol_version": PROTOCOL_VERSION - 1})})  # an older protocol's seconds do not count
+    own = {s.combo_key: s.provenance.model_dump()["sweep_seconds"] for s in (measured, other)}
     path = tmp_path / "db.json"
-    written = db.Database(sweeps=[measured]).model_dump_json()
+    written = db.Database(sweeps=[measured, other, older]).model_dump_json()
     path.write_text(written)
     arguments = ["search", "--grid", "--plan", "--models", "SD1.5,SDXL", "--samplers", measured.sampler,
                  "--steps-list", "25,50", "--engines", ",".join(measured.engines()), "--db", str(path)]
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    label = f"SD1.5 {measured.sampler} {{}} {'+'.join(measured.accelerators)}"
-    assert not [line for line in lines if line.startswith(label.format(25) + " ")]  # measured: not listed
-    twice = next(line for line in lines if line.startswith(label.format(50) + " "))
-    assert f"~{2 * seconds / 60:.1f} min" in twice  # its own seconds, twice the steps
-    assert all("no estimate" in line for line in lines if line.startswith("SDXL"))  # no SDXL sweep to go by
-    assert "23 to measure, 1 already in the database" in result.output and "12 sweeps with no estimate" in result.output
+
+    def line(sweep, steps, model="SD1.5"):
+        label = f"{model} {sweep.sampler} {steps} {'+'.join(sweep.accelerators)} "
+        return next((text for text in lines if text.startswith(label)), None)
+
+    assert line(measured, 25) is None and line(other, 25) is None  # measured: not listed
+    for mine in (measured, other):  # each combination by its own seconds, scaled by steps
+        assert f"~{2 * own[mine.combo_key] / 60:.1f} min (from {mine.provenance.device})" in line(mine, 50)
+    rest = [text for text in lines if text.startswith(f"SD1.5 {measured.sampler} 25 ")]
+    typical = sorted(seconds / 25 for seconds in own.values())
+    assert rest and all(f"~{25 * (typical[0] + typical[1]) / 2 / 60:.1f} min" in text for text in rest)  # the model's median
+    assert all("no estimate" in text for text in lines if text.startswith("SDXL"))
+    assert "22 to measure, 2 already in the database" in result.output and "12 sweeps with no estimate" in result.output
     assert path.read_text() == written and sorted(p.name for p in tmp_path.iterdir()) == ["db.json"]  # nothing written
     refused = CliRunner().invoke(cli, ["search", "--plan"])
     assert refused.exit_code == 2 and "add --grid" in refused.output
+    for steps in ("x", "0", "-5"):
+        refused = CliRunner().invoke(cli, [*arguments[:-4], "--steps-list", steps])
+        assert refused.exit_code == 2 and "expected step counts" in refused.output
 
 
 @gpu

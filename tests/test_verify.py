@@ -29,22 +29,53 @@ def test_sampling_can_keep_to_the_refilled_sweeps():
 
 def test_sampling_can_keep_to_the_sweeps_of_one_gpu(tmp_path):
     from core import db
+    from search.measure import PROTOCOL_VERSION
 
-    shipped = db.load()
-    first, second = shipped.sweeps[:2]
-    on = {"NVIDIA H100 80GB HBM3": first, "NVIDIA H200": second}
-    sweeps = [sweep.model_copy(update={"provenance": sweep.provenance.model_copy(update={"device": device})})
-              for device, sweep in on.items()]
-    database = db.Database(sweeps=sweeps)
-    assert verify.measured_on(database, "h200") == {second.combo_key}  # any case, part of the name
-    assert verify.measured_on(database, "NVIDIA") == {first.combo_key, second.combo_key}
+    first, second, third = db.load().sweeps[:3]
+
+    def on(sweep, device, protocol):
+        provenance = sweep.provenance.model_copy(update={"device": device, "protocol_version": protocol})
+        return sweep.model_copy(update={"provenance": provenance})
+
+    old = PROTOCOL_VERSION - 1
+    database = db.Database(sweeps=[on(first, "NVIDIA H100 80GB HBM3", PROTOCOL_VERSION),
+                                   on(second, "NVIDIA H200", old),
+                                   on(first, "NVIDIA H200", old),  # not served: the first of its key is
+                                   on(third, "NVIDIA H200", PROTOCOL_VERSION)])
+    assert verify.measured_on(database, "h200") == {second.combo_key, third.combo_key}  # any case, part of it
+    assert verify.measured_on(database, "NVIDIA") == {first.combo_key, second.combo_key, third.combo_key}
     assert verify.measured_on(database, "A100") == set()
-    path = tmp_path / "db.json"
+    path, out = tmp_path / "db.json", tmp_path / "v.jsonl"
     path.write_text(database.model_dump_json())
-    result = CliRunner().invoke(cli, ["verify", "--measured-on", "A100", "--db", str(path), "--out",
-                                      str(tmp_path / "v.jsonl")])
-    assert result.exit_code != 0 and "measured on a GPU named like 'A100'" in result.output
-    assert "Traceback" not in result.output and not (tmp_path / "v.jsonl").exists()
+
+    def run(*options):
+        return CliRunner().invoke(cli, ["verify", *options, "--models", first.model, "--samplers", first.sampler,
+                                        "--steps-list", str(first.steps), "--db", str(path), "--out", str(out)])
+
+    refused = run("--measured-on", "A100")
+    assert refused.exit_code == 2 and "measured on a GPU named like 'A100'" in refused.output
+    blank = run("--measured-on", " ")
+    assert blank.exit_code == 2 and "name a GPU" in blank.output
+    wrong_steps = CliRunner().invoke(cli, ["verify", "--steps-list", "x", "--db", str(path), "--out", str(out)])
+    assert wrong_steps.exit_code == 2 and "expected step counts" in wrong_steps.output
+    assert not out.exists()
+    # Both filters: what both keep (the current protocol's sweep is an H100's, the H200's is older)
+    path.write_text(db.Database(sweeps=[on(first, "NVIDIA H100 80GB HBM3", PROTOCOL_VERSION),
+                                        on(second, "NVIDIA H200", old)]).model_dump_json())
+    both = CliRunner().invoke(cli, ["verify", "--measured-on", "H200", "--refilled-only", "--db", str(path),
+                                    "--out", str(out)])
+    assert both.exit_code == 2 and "by the current protocol and on a GPU named like 'H200'" in both.output
+    assert not out.exists()
+
+
+def test_each_claim_carries_the_gpu_it_was_measured_on():
+    from agent.agent import Agent
+    from core import db
+
+    sweep = db.load().sweeps[-1]
+    task = verify.Check("id", sweep.model, sweep.sampler, sweep.steps, tuple(sweep.accelerators), 1.2)
+    [checked] = verify.with_scripts([task], Agent(live_search="never"))
+    assert checked.claim["device"] == sweep.provenance.device and sweep.model in checked.source.splitlines()[0]
 
 
 def check(target, status, claimed, interval=None, device=None):
@@ -68,10 +99,12 @@ def test_judging_a_claim_against_what_the_script_measured():
     bounded = [verify.judge(check(2.0, "ok", 2.5, (2.2, 2.9)), {"speedup": s}) for s in (2.5, 2.1, 2.3)]
     assert bounded[1]["claimed_speedup_interval"] == (2.2, 2.9)
     assert verify.summary(bounded)["below_claimed_low"] == 1
-    elsewhere = [verify.judge(check(2.0, "ok", 2.5, device="NVIDIA H100 80GB HBM3"), {"speedup": 2.4, "gpu": gpu})
-                 for gpu in ("NVIDIA H200", "NVIDIA H100 80GB HBM3", None)]
+    elsewhere = [verify.judge(check(2.0, "ok", 2.5, device="NVIDIA H100 80GB HBM3"), {"speedup": speedup, "gpu": gpu})
+                 for speedup, gpu in ((1.0, "NVIDIA H200"), (2.4, "NVIDIA H100 80GB HBM3"), (2.2, None))]
     assert [row["device"] for row in elsewhere] == ["NVIDIA H200", "NVIDIA H100 80GB HBM3", None]
-    assert verify.summary(elsewhere)["on_another_gpu"] == 1  # an unknown GPU is not counted as another
+    counted = verify.summary(elsewhere)  # the H200 row's miss is not the H100 claim's: counted apart
+    assert counted["on_another_gpu"] == 1 and counted["tasks"] == 3  # an unknown GPU is not another
+    assert (counted["feasible_claims"], counted["reached"], counted["pass_rate"]) == (2, 2, 1.0)
 
 
 @needs_torch
