@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import db  # noqa: E402
+from core.pareto import interval_text  # noqa: E402
 from core.task import GRID_COMBINATIONS, MODELS, combination_label  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def knobs(settings) -> str:
 
 def figure(candidate) -> str:
     low, high = candidate.speedup_interval
-    return f"{candidate.speedup:.2f}x ({low:.2f}-{high:.2f})"
+    return f"{candidate.speedup:.2f}x ({interval_text(low, high)})"
 
 
 def version(sweep) -> int:

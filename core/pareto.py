@@ -6,10 +6,17 @@ so the lookup path needs no torch.
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 # Higher is better for both; SSIM decides, PSNR breaks ties.
 QUALITY_ORDER = ("ssim", "psnr")
+
+
+def interval_text(low: float, high: float) -> str:
+    """An interval as '1.99-3.71', rounded outward to two decimals: a lower bound of 1.997 shows as
+    1.99, never as the 2.00 of a target it does not reach."""
+    return f"{math.floor(low * 100 + 1e-9) / 100:.2f}-{math.ceil(high * 100 - 1e-9) / 100:.2f}"
 
 
 def quality_key(measured) -> tuple:

@@ -2,7 +2,7 @@
 
 Target: 3x faster than the unaccelerated eager pipeline
 eager: DeepCache(cache_interval=5, cache_branch_id=0); 3.15x (no interval: the first versions 2-round measurement), SSIM 0.993, PSNR 35.8
-graph: DeepCache(cache_interval=2, cache_branch_id=1); 4.67x (95% of runs 3.25-6.69x), SSIM 0.999, PSNR 44.5; first call 0.4 s (graph capture)
+graph: DeepCache(cache_interval=2, cache_branch_id=1); 4.67x (95% of runs 3.25-6.70x), SSIM 0.999, PSNR 44.5; first call 0.4 s (graph capture)
 Measured on: device NVIDIA H100 80GB HBM3, dtype float16, resolution 512, weights random, date 2026-11-28T00:12:18Z
 Quality from random weights is only a proxy; the speed figures are real.
 Warning: parameters come from the nearest measured entry: 25 steps instead of 50

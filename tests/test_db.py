@@ -57,6 +57,15 @@ def test_infeasible_target_records_best_speed_never_fakes(path):
     assert entries[3.0].status == "infeasible" and entries[3.0].measured.speedup == 1.3
 
 
+def test_intervals_are_shown_rounded_outward():
+    from core.pareto import interval_text
+
+    # 1.997 would print as 2.00 beside "infeasible at 2x": shown, a bound never crosses a target it misses
+    assert interval_text(1.997, 3.701) == "1.99-3.71"
+    assert interval_text(2.0, 3.7) == "2.00-3.70"  # exact values stay as they are
+    assert interval_text(0.9951, 1.0049) == "0.99-1.01"
+
+
 def test_reads_the_original_tuple_key_format(path):
     path.write_text(json.dumps({
         "('SD1.5', 'DDIM', 50, 'DeepCache', 2.0)": {"cache_interval": 3, "cache_branch_id": 0},

@@ -15,6 +15,7 @@ from importlib import resources
 from importlib import metadata
 from pathlib import Path
 
+from core.pareto import interval_text
 from core.task import MODEL_INFO, SAMPLER_INFO, combination_label
 from search.accelerators import plan as accelerator_plan
 from search.measure import STEADY_SINCE
@@ -101,7 +102,7 @@ def figure_text(choice) -> str:
         low, high = measured.speedup_interval
         # A graph figure is predicted over the host's spread from protocol 4 (search/stats.py steady_speedup).
         predicted = entry.engine == "graph" and (entry.provenance.protocol_version or 0) >= STEADY_SINCE
-        text += f" (95% {'of runs' if predicted else 'interval'} {low:.2f}-{high:.2f}x)"
+        text += f" (95% {'of runs' if predicted else 'interval'} {interval_text(low, high)}x)"
     else:
         text += " (no interval: the first version's 2-round measurement)"
     text += f", SSIM {measured.quality.ssim:.3f}, PSNR {measured.quality.psnr:.1f}"

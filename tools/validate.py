@@ -23,6 +23,7 @@ from typing import Literal, Optional
 
 from core.errors import DiffaccelError, MissingDependency
 from core.files import cache_dir
+from core.pareto import interval_text
 
 # A GPU run passes when its speedup is at least this fraction short of the target at worst.
 TARGET_TOLERANCE = 0.03
@@ -45,7 +46,7 @@ class Validation:
             return f"the script ran ({SMOKE_LABEL}; {self.seconds:.1f} s)"
         report = self.report or {}
         low, high = report.get("speedup_interval") or (None, None)
-        interval = f" (95% {low:.2f}-{high:.2f}x)" if low else ""
+        interval = f" (95% {interval_text(low, high)}x)" if low else ""
         return (f"GPU benchmark: {report.get('speedup', 0):.2f}x{interval}, SSIM {report.get('ssim', 0):.3f} "
                 f"({self.seconds:.0f} s)")
 
