@@ -104,6 +104,12 @@ def test_graph_gives_the_eager_image_and_replays_on_the_second_call(pipes, name)
     assert [event for _, event in steps(graphs)] == ["replay"] * STEPS
     assert "capture" in [event for _, event in steps(graphs, call=-2)]
     assert graphs["text_encoder"].captures == 1  # prompt and negative prompt share one graph
+    # One graph per U-Net variant, and with --compile one compile each (README, Engines)
+    assert graphs["unet"].captures == UNET_VARIANTS[name]
+
+
+UNET_VARIANTS = {"none": 1, "DeepCache": 2, "T-Gate": 4, "ToMe": 1, "DeepCache+ToMe": 2, "DeepCache+T-Gate": 6,
+                 "DeepCache+T-Gate+ToMe": 6}
 
 
 @pytest.mark.parametrize("interval,branch", [(2, 0), (3, 0), (4, 0), (5, 0), (2, 1), (3, 1)])
