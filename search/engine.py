@@ -253,17 +253,18 @@ def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str]) 
     the model's; their median seconds scaled by steps (a sweep's time is its images'). None where the
     model has none.
     """
-    def own(sweep) -> dict:
-        return sweep.provenance.model_dump()
+    def recorded(sweep) -> dict:  # what the search recorded beyond Provenance's fields
+        return sweep.provenance.model_extra or {}
 
     mine = [s for s in data.sweeps
             if s.model == item.model and s.provenance.protocol_version == PROTOCOL_VERSION
-            and set(s.engines()) == set(engines) and own(s).get("sweep_seconds") and not own(s).get("rederived")]
-    same = [s for s in mine if canonical_accelerators(s.accelerators) == item.accelerators]
+            and set(s.engines()) == set(engines) and recorded(s).get("sweep_seconds")
+            and not recorded(s).get("rederived")]
+    same = [s for s in mine if tuple(s.accelerators) == item.accelerators]  # both canonical
     chosen = same or mine
     if not chosen:
         return None
-    return (median([own(s)["sweep_seconds"] / s.steps for s in chosen]) * item.steps,
+    return (median([recorded(s)["sweep_seconds"] / s.steps for s in chosen]) * item.steps,
             sorted({s.provenance.device or "unknown GPU" for s in chosen}))
 
 
