@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core import db  # noqa: E402
 from core.pareto import interval_text  # noqa: E402
 from core.task import GRID_COMBINATIONS, MODELS, combination_label  # noqa: E402
+from search.measure import workers_on_host  # noqa: E402
 
 
 def knobs(settings) -> str:
@@ -39,7 +40,7 @@ def version(sweep) -> int:
 def groupby_protocol(sweeps) -> dict:
     groups: dict = {}
     for sweep in sweeps:
-        groups.setdefault((version(sweep), sweep.provenance.device), []).append(sweep)
+        groups.setdefault((version(sweep), sweep.provenance.device, workers_on_host(sweep.provenance)), []).append(sweep)
     return groups
 
 
@@ -51,13 +52,14 @@ def main(path=None):
         print(f"no sweep measured with intervals ({older} older sweeps)")
         return
     print(f"{len(current)} sweeps with intervals ({older} older ones not tabulated), by how they were measured:")
-    for key, group in sorted(groupby_protocol(current).items(), key=lambda item: -item[0][0]):
+    for key, group in sorted(groupby_protocol(current).items(), key=lambda item: (-item[0][0], item[0][2])):
         source = group[0].provenance.model_dump()
         minutes = sum(s.provenance.model_dump().get("sweep_seconds", 0) for s in group) / 60
         rederived = [s.provenance.model_dump().get("rederived") for s in group]
         how = next((r for r in rederived if r), None)
         note = f"; {sum(map(bool, rederived))} of them: {how}" if how else ""
-        print(f"- protocol {key[0]} on {key[1]}: {len(group)} sweeps, {source['dtype']}, "
+        shared = f" by one of {key[2]} grid workers on its host (re-measured by the next refill)" if key[2] > 1 else ""
+        print(f"- protocol {key[0]} on {key[1]}{shared}: {len(group)} sweeps, {source['dtype']}, "
               f"{source['weights']} weights, {len(source['prompts'])} prompts, {source['protocol']}"
               f"{note}; {minutes:.1f} GPU-minutes")
     print()
@@ -73,7 +75,7 @@ def main(path=None):
         ssim = f"{pick.measured.quality.ssim:.3f}" if pick and pick.measured else "-"
         spread = statistics.pstdev(sweep.baseline_latencies_s) / statistics.fmean(sweep.baseline_latencies_s)
         print(f"| {sweep.model} | {sweep.sampler} | {sweep.steps} | {combination_label(sweep.accelerators)} | "
-              f"{version(sweep)} | {sweep.baseline_latency_s:.2f} (CV {spread:.0%}) | {fastest['eager']} | {fastest['graph']} | "
+              f"{version(sweep)}{' (shared host)' if workers_on_host(sweep.provenance) > 1 else ''} | {sweep.baseline_latency_s:.2f} (CV {spread:.0%}) | {fastest['eager']} | {fastest['graph']} | "
               f"{chosen} | {ssim} |")
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Refill search_params.json on a lent multi-GPU machine: the grid by search/protocol.py, both
-# engines, one Dask worker per GPU, this process the only writer. The workers take turns to measure
-# (one lock per host: an eager baseline timed beside another process is slow), so the GPUs overlap
-# loading pipelines, not measuring: check first with benchmarks/gpu_lock_check.sh that the lock gives
-# alone-figures on this host. Time-boxed and resumable: sweeps of the current protocol are skipped.
+# Refill search_params.json on a lent GPU machine: the grid by search/protocol.py, both engines,
+# this process the only writer, one GPU measuring (the default --gpus 1). Two grid workers on an
+# H200 x2 host, taking turns by the host lock, still measured the eager baseline 30-50% slow
+# (refill_h200x2_10.log, verify_h200x2_7.*): sweeps measured so are marked and measured again by a
+# later refill. Time-boxed and resumable: sweeps of the current protocol are skipped.
 #
 #   bash benchmarks/gpu_refill.sh MINUTES [more `agent search --grid` options]
 #

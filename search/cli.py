@@ -60,8 +60,10 @@ def _combination(text: str) -> tuple[str, ...]:
               help="stop adding rounds once the 95%% interval's half-width is this fraction of the speedup")
 @click.option("--engines", default="eager", show_default=True,
               help="eager, graph, or eager,graph (graph needs CUDA)")
-@click.option("--gpus", type=click.IntRange(1), default=None,
-              help="with --grid: one Dask worker per GPU of this host (default: all GPUs when more than one)")
+@click.option("--gpus", type=click.IntRange(1), default=1, show_default=True,
+              help="with --grid: Dask workers on this host, one per GPU; sweeps measured beside another "
+                   "worker are kept but marked for re-measuring (their figures came out about a fifth "
+                   "high); spread over hosts with --scheduler instead")
 @click.option("--scheduler", default=None, help="with --grid: address of a running Dask scheduler (several hosts)")
 @click.option("--part-size", type=click.IntRange(0), default=0, show_default=True,
               help="measure sweeps of more settings than this in parts, each stored as it finishes "
@@ -93,7 +95,6 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
     except ImportError:
         raise MissingDependency("the search needs torch and diffusers: pip install 'diffaccel[run]'") from None
     from core import db
-    from search.distributed import cuda_device_count
     from search.engine import SearchConfig, grid_items
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -107,7 +108,7 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         dtype=dtype or ("float16" if device.startswith("cuda") else "float32"),
         prompts=prompts, min_rounds=min_rounds, max_rounds=max(min_rounds, max_rounds),
         tolerance=tolerance, engines=tuple(_choices(engines, ENGINES)), targets=_floats(targets),
-        db_path=db_path, force=force, gpus=gpus or cuda_device_count() or 1, scheduler=scheduler,
+        db_path=db_path, force=force, gpus=gpus, scheduler=scheduler,
         part_size=part_size,
     )
     if "graph" in config.engines and not device.startswith("cuda"):
@@ -115,6 +116,10 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
                                  param_hint="--engines")
     if device == "cpu" and weights != "tiny":
         click.echo("Note: full-size pipelines on the CPU take minutes a run; --tiny is for CPU demos.", err=True)
+    if gpus > 1 and not scheduler and weights != "tiny":
+        click.echo(f"Note: {gpus} workers share this host: their sweeps are marked so and measured again by a "
+                   "later refill with one worker per host (beside another worker, figures came out about a "
+                   "fifth high, benchmarks/results/verify_h200x2_7.*).", err=True)
     if weights == "tiny":
         click.echo("Note: tiny-model CPU figures show the method works, not deployment speed.", err=True)
 
@@ -163,7 +168,8 @@ def _print_plan(items, engines, shard, force, db_path) -> None:
     from core import db
     from search.engine import estimate_seconds, plan_grid
 
-    data = db.load(db_path or db.live_path())
+    path = db_path or db.live_path()
+    data = db.load(path)
     grid = plan_grid(items, data, engines, shard, force)
     known, unknown, gpus = 0.0, 0, set()
     for item in grid.todo:
@@ -181,7 +187,8 @@ def _print_plan(items, engines, shard, force, db_path) -> None:
                + (f" and {unknown} sweeps with no estimate (their model has no sweep of this protocol and "
                   "these engines yet)" if unknown else "")
                + "; from the seconds of this protocol's sweeps in the database, one GPU each"
-               + (f" ({', '.join(sorted(gpus))})" if gpus else ""))
+               + (f" ({', '.join(sorted(gpus))})" if gpus else "")
+               + f". Database: {path}" + ("" if db_path else " (this machine's live-search file; --db names another)"))
 
 
 def _choices(text: str, allowed) -> list[str]:

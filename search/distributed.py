@@ -13,7 +13,10 @@ Who does what:
   inflated every graph speedup measured beside it. Pinning was not enough (0.77-1.15 s with two
   pinned processes), so workers of one host also take turns to measure (``DIFFACCEL_TIMING_LOCK``,
   see search/protocol.py): GPUs of one host overlap loading pipelines, not measuring; several
-  hosts measure in parallel. It runs
+  hosts measure in parallel. Even taking turns, two workers on an H200 x2 host measured the eager
+  baseline 30-50% slow (benchmarks/results/verify_h200x2_7.*), so a sweep records how many workers
+  shared its host and one measured beside another is re-measured by the next refill
+  (search/measure.py `by_current_protocol`): for figures that hold, run one worker per host. It runs
   ``work(item) -> record``: a picklable top-level function that loads its pipeline itself (see
   `keep_one`, which keeps one model per process) and returns the sweep record. Workers are given
   no database path: they never write.
@@ -21,15 +24,12 @@ Who does what:
   record)`` as each sweep completes, so a stop loses at most the sweeps in flight, and a second
   run resumes from what the database holds (the caller skips those items, as `plan_grid` does).
 
-Several hosts: start a scheduler on one host and one worker per GPU on every host, then pass
-``scheduler_address``::
+Several hosts: start a scheduler on one host and one worker on every host (``DIFFACCEL_CONCURRENT``
+says how many share a host; a sweep records it), then pass ``scheduler_address``::
 
     dask scheduler --port 8786
-    for i in $(seq 0 7); do
-      CUDA_VISIBLE_DEVICES=$i DIFFACCEL_CPUS=$((i*8))-$((i*8+7)) OMP_NUM_THREADS=1 \\
-      DIFFACCEL_CONCURRENT=8 DIFFACCEL_TIMING_LOCK=/tmp/diffaccel-timing.lock \\
-          dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1 --resources GPU=1 --memory-limit 0 &
-    done
+    CUDA_VISIBLE_DEVICES=0 OMP_NUM_THREADS=1 DIFFACCEL_CONCURRENT=1 \\
+        dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1 --resources GPU=1 --memory-limit 0
 
 Every host needs diffaccel importable (the same checkout or install) so that `work` unpickles.
 """

@@ -34,7 +34,7 @@ from core.task import (
 )
 from search import accelerators as acc
 from search.distributed import host_timing_lock
-from search.measure import PROMPTS, PROTOCOL_VERSION, cpu_share, median, provenance
+from search.measure import PROMPTS, PROTOCOL_VERSION, by_current_protocol, cpu_share, median, provenance
 from search.protocol import TIMING_LOCK_VARIABLE, Contender, exclusive_timing, measure, stored_figure, timed
 from search.stats import steady_speedup
 
@@ -257,7 +257,7 @@ def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str]) 
         return sweep.provenance.model_extra or {}
 
     mine = [s for s in data.sweeps
-            if s.model == item.model and s.provenance.protocol_version == PROTOCOL_VERSION
+            if s.model == item.model and by_current_protocol(s.provenance)
             and set(s.engines()) == set(engines) and recorded(s).get("sweep_seconds")
             and not recorded(s).get("rederived")]
     same = [s for s in mine if tuple(s.accelerators) == item.accelerators]  # both canonical
@@ -272,14 +272,15 @@ def plan_grid(items: list[GridItem], data: db.Database, engines: Iterable[str], 
               force=False) -> GridPlan:
     """Which items this runner measures: its shard, minus what the database already has.
 
-    A sweep counts as done only when it was measured by the current protocol (`PROTOCOL_VERSION`)
-    on every engine asked for: a refill re-measures the older figures rather than keeping them.
+    A sweep counts as done only when it was measured by the current protocol on every engine asked
+    for (`by_current_protocol`: its version, the host to itself): a refill re-measures the others
+    rather than keeping them.
     """
     index, total = shard
     mine = [item for position, item in enumerate(items) if position % total == index]
     result = GridPlan(todo=[], outside_shard=len(items) - len(mine))
     have = {s.combo_key for s in data.sweeps
-            if set(engines) <= set(s.engines()) and s.provenance.protocol_version == PROTOCOL_VERSION}
+            if set(engines) <= set(s.engines()) and by_current_protocol(s.provenance)}
     for item in mine:
         key = db.combo_key(item.model, item.sampler, item.steps, item.accelerators)
         if key in have and not force:

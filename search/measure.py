@@ -27,6 +27,22 @@ STEADY_SINCE = 4  # the first version whose graph figures are prediction interva
 LIBRARIES = ("torch", "diffusers", "transformers", "DeepCache", "tgate", "tomesd", "torchmetrics")
 
 
+def workers_on_host(source) -> int:
+    """How many grid workers shared the host a sweep was measured on (`cpu_share`); 1: it was alone."""
+    return int(((source.model_extra or {}).get("cpu") or {}).get("concurrent") or 1)
+
+
+def by_current_protocol(source) -> bool:
+    """Measured as a refill measures now: by this protocol version, with the host to itself.
+
+    Two grid workers on one H200 host, taking turns by the host lock, still measured SD1.5's eager
+    baseline at 0.79-0.92 s for 20 steps where the scripts later measured 0.62 s, so their graph
+    figures came out about a fifth high (benchmarks/results/verify_h200x2_7.*): such sweeps are
+    served with a warning and measured again by the next refill.
+    """
+    return source.protocol_version == PROTOCOL_VERSION and workers_on_host(source) == 1
+
+
 def median(values) -> float:
     return float(statistics.median(values))
 

@@ -83,8 +83,9 @@ def test_a_live_search_over_its_budget_is_refused_with_the_command(tmp_path):
     assert any("over the 0 s budget" in note and "agent search --model SD1.5" in note for note in outcome.notes)
 
 
-def test_figures_from_before_the_current_protocol_carry_a_warning():
-    """Sweeps timed beside other sweeps overstated speedups (benchmarks/results/eager_baseline.md)."""
+def test_figures_from_before_the_current_protocol_or_a_shared_host_carry_a_warning():
+    """Sweeps timed beside other sweeps overstated speedups (benchmarks/results/eager_baseline.md,
+    verify_h200x2_7.*)."""
     from core import db
     from search.measure import PROTOCOL_VERSION
     from tests.test_db import make_sweep
@@ -92,12 +93,17 @@ def test_figures_from_before_the_current_protocol_carry_a_warning():
 
     task = Task(model="SD1.5", sampler="DDIM", steps=25, accelerators=["DeepCache"], speedup=2.0)
 
-    def warnings_for(version):
+    def warnings_for(version, workers=None):
         sweep = make_sweep(device="NVIDIA H200", weights="random", intervals=[(1.5, 1.7), (2.2, 2.6), (3.0, 3.6)])
-        sweep.provenance.protocol_version = version
+        sweep.provenance = sweep.provenance.model_copy(update={"protocol_version": version})
+        if workers:  # as search/measure.py `cpu_share` records it
+            sweep.provenance = db.Provenance.model_validate(
+                {**sweep.provenance.model_dump(), "cpu": {"concurrent": workers, "cores": 16}})
         data = db.Database()
         db.store_sweep(data, sweep, [2.0])
-        return [w for w in resolve(task, data).warnings if "before protocol" in w]
+        return [w for w in resolve(task, data).warnings if "before protocol" in w or "grid workers" in w]
 
-    assert warnings_for(PROTOCOL_VERSION) == []
+    assert warnings_for(PROTOCOL_VERSION) == [] and warnings_for(PROTOCOL_VERSION, workers=1) == []
     assert len(warnings_for(PROTOCOL_VERSION - 1)) == 1 and len(warnings_for(None)) == 1
+    shared = warnings_for(PROTOCOL_VERSION, workers=2)  # the host shared with another grid worker
+    assert len(shared) == 1 and "one of 2 grid workers sharing a host" in shared[0] and "--benchmark" in shared[0]

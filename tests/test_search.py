@@ -116,6 +116,11 @@ def test_grid_shards_and_resume():
     for older in (PROTOCOL_VERSION - 1, None):  # measured by an older protocol: refilled
         data.sweeps[0].provenance.protocol_version = older
         assert done in plan_grid(items, data, ("eager",)).todo
+    data.sweeps[0].provenance.protocol_version = PROTOCOL_VERSION
+    for workers, refilled in ((1, False), (2, True)):  # beside another worker on its host: refilled
+        data.sweeps[0].provenance = db.Provenance.model_validate(
+            {"protocol_version": PROTOCOL_VERSION, "cpu": {"concurrent": workers, "cores": 16}})
+        assert (done in plan_grid(items, data, ("eager",)).todo) is refilled
     with pytest.raises(ValueError):
         parse_shard("3/3")
 
@@ -176,6 +181,7 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
     assert rest and all(f"~{25 * (typical[0] + typical[1]) / 2 / 60:.1f} min" in text for text in rest)  # the model's median
     assert all("no estimate" in text for text in lines if text.startswith("SDXL"))
     assert "22 to measure, 2 already in the database" in result.output and "12 sweeps with no estimate" in result.output
+    assert f"Database: {path}" in " ".join(result.output.split())
     assert path.read_text() == written and sorted(p.name for p in tmp_path.iterdir()) == ["db.json"]  # nothing written
     refused = CliRunner().invoke(cli, ["search", "--plan"])
     assert refused.exit_code == 2 and "add --grid" in refused.output

@@ -65,6 +65,12 @@ def test_sampling_can_keep_to_the_sweeps_of_one_gpu(tmp_path):
     both = CliRunner().invoke(cli, ["verify", "--measured-on", "H200", "--refilled-only", "--db", str(path),
                                     "--out", str(out)])
     assert both.exit_code == 2 and "by the current protocol and on a GPU named like 'H200'" in both.output
+    # The current version, but measured beside another grid worker on its host: not refilled yet
+    shared = on(first, "NVIDIA H200", PROTOCOL_VERSION)
+    shared.provenance = db.Provenance.model_validate({**shared.provenance.model_dump(), "cpu": {"concurrent": 2}})
+    path.write_text(db.Database(sweeps=[shared]).model_dump_json())
+    refilled = run("--refilled-only", "--weights", "tiny", "--tasks", "1")  # were it sampled: a quick tiny run
+    assert refilled.exit_code == 2 and "measured by the current protocol" in refilled.output
     assert not out.exists()
 
 
