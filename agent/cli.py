@@ -348,12 +348,11 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
     only = None
     if refilled_only or measured_gpu:
         from core import db
-        from search.measure import by_current_protocol
 
         database = db.load_with_live(db_path)
         only = {s.combo_key for s in database.sweeps}
         if refilled_only:
-            only &= {s.combo_key for s in database.sweeps if by_current_protocol(s.provenance)}
+            only &= check.refilled(database)
         if measured_gpu:
             only &= check.measured_on(database, measured_gpu.strip())
     checks = check.sample(count, seed, _choices(models, MODELS), _choices(samplers, SAMPLERS),

@@ -180,13 +180,25 @@ def other_gpu(row: dict) -> bool:
     return bool(claimed and ran and claimed != ran)
 
 
-def measured_on(database, gpu: str) -> set:
-    """The `combo_key`s whose served sweep (the first of its key, as `Database.find_sweep` serves it)
-    was measured on a GPU whose name contains `gpu` (any case)."""
-    served: dict = {}
+def served(database) -> dict:
+    """Each `combo_key`'s sweep as `Database.find_sweep` serves it (the first of its key): the one a
+    generated script's claim comes from."""
+    first: dict = {}
     for sweep in database.sweeps:
-        served.setdefault(sweep.combo_key, sweep)
-    return {key for key, sweep in served.items() if gpu.lower() in (sweep.provenance.device or "").lower()}
+        first.setdefault(sweep.combo_key, sweep)
+    return first
+
+
+def measured_on(database, gpu: str) -> set:
+    """The `combo_key`s whose served sweep was measured on a GPU whose name contains `gpu` (any case)."""
+    return {key for key, sweep in served(database).items() if gpu.lower() in (sweep.provenance.device or "").lower()}
+
+
+def refilled(database) -> set:
+    """The `combo_key`s whose served sweep the current protocol measured (`by_current_protocol`)."""
+    from search.measure import by_current_protocol
+
+    return {key for key, sweep in served(database).items() if by_current_protocol(sweep.provenance)}
 
 
 def chart(rows: list[dict], path: Path) -> None:

@@ -33,8 +33,9 @@ def test_sampling_can_keep_to_the_sweeps_of_one_gpu(tmp_path):
 
     first, second, third = db.load().sweeps[:3]
 
-    def on(sweep, device, protocol):
-        provenance = sweep.provenance.model_copy(update={"device": device, "protocol_version": protocol})
+    def on(sweep, device, protocol, workers=1):  # workers: grid workers on its host (search/measure.py)
+        provenance = db.Provenance.model_validate({**sweep.provenance.model_dump(), "device": device,
+                                                   "protocol_version": protocol, "cpu": {"concurrent": workers}})
         return sweep.model_copy(update={"provenance": provenance})
 
     old = PROTOCOL_VERSION - 1
@@ -45,6 +46,10 @@ def test_sampling_can_keep_to_the_sweeps_of_one_gpu(tmp_path):
     assert verify.measured_on(database, "h200") == {second.combo_key, third.combo_key}  # any case, part of it
     assert verify.measured_on(database, "NVIDIA") == {first.combo_key, second.combo_key, third.combo_key}
     assert verify.measured_on(database, "A100") == set()
+    assert verify.refilled(database) == {first.combo_key, third.combo_key}
+    shadowed = db.Database(sweeps=[on(first, "NVIDIA H200", old), on(first, "NVIDIA H200", PROTOCOL_VERSION),
+                                   on(third, "NVIDIA H200", PROTOCOL_VERSION, workers=2)])
+    assert verify.refilled(shadowed) == set()  # the served sweep is older; the other's host was shared
     path, out = tmp_path / "db.json", tmp_path / "v.jsonl"
     path.write_text(database.model_dump_json())
 
@@ -66,9 +71,7 @@ def test_sampling_can_keep_to_the_sweeps_of_one_gpu(tmp_path):
                                     "--out", str(out)])
     assert both.exit_code == 2 and "by the current protocol and on a GPU named like 'H200'" in both.output
     # The current version, but measured beside another grid worker on its host: not refilled yet
-    shared = on(first, "NVIDIA H200", PROTOCOL_VERSION)
-    shared.provenance = db.Provenance.model_validate({**shared.provenance.model_dump(), "cpu": {"concurrent": 2}})
-    path.write_text(db.Database(sweeps=[shared]).model_dump_json())
+    path.write_text(db.Database(sweeps=[on(first, "NVIDIA H200", PROTOCOL_VERSION, workers=2)]).model_dump_json())
     refilled = run("--refilled-only", "--weights", "tiny", "--tasks", "1")  # were it sampled: a quick tiny run
     assert refilled.exit_code == 2 and "measured by the current protocol" in refilled.output
     assert not out.exists()
