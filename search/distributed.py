@@ -16,7 +16,9 @@ Who does what:
   hosts measure in parallel. Even taking turns, two workers on an H200 x2 host measured the eager
   baseline 30-50% slow (benchmarks/results/verify_h200x2_7.*), so a sweep records how many workers
   shared its host and one measured beside another is re-measured by the next refill
-  (search/measure.py `by_current_protocol`): for figures that hold, run one worker per host. It runs
+  (search/measure.py `by_current_protocol`): for figures that hold, run one worker per host. One
+  cause, found on the CPU since: Dask's own worker environment (`WORKER_DASK_CONFIG`); whether it
+  was the whole cause there is for benchmarks/gpu_shared_host_check.sh to say. It runs
   ``work(item) -> record``: a picklable top-level function that loads its pipeline itself (see
   `keep_one`, which keeps one model per process) and returns the sweep record. Workers are given
   no database path: they never write.
@@ -237,6 +239,7 @@ def local_cluster(workers: int):
     No memory limit: the weights live on the GPU, host memory peaks while a pipeline loads, and a
     nanny that killed a worker for it would look like a lost worker and rerun the sweep.
     """
+    import dask
     from distributed import Nanny, Scheduler, SpecCluster
 
     blocks = cpu_blocks(workers)
@@ -257,9 +260,23 @@ def local_cluster(workers: int):
         for index in range(workers)
     }
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}}
-    return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
+    with dask.config.set(WORKER_DASK_CONFIG):  # each nanny reads it as it is made, here
+        return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
 
 
+# A sweep times a host-bound eager baseline, so a worker should run it as the user's plain process
+# does. Dask's nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536 (`distributed.nanny.pre-
+# spawn-environ`), which also turns off glibc's adaptive mmap threshold: every large allocation
+# becomes an mmap and its page faults. And a worker samples every thread's stack each 10 ms
+# (`distributed.worker.profile`) and checks its event loop each 20 ms, taking the GIL each time.
+# benchmarks/results/worker_env_cpu.json times a tiny SD1.5 image on the CPU in each. Workers start
+# without the variable (None unsets it) and without those timers; by hand, the same as DASK_*
+# variables, e.g. DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_=None.
+WORKER_DASK_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+}
 CPUS_VARIABLE = "DIFFACCEL_CPUS"  # the cores a worker runs on, as "0-15" or "0,2,4"
 CONCURRENT_VARIABLE = "DIFFACCEL_CONCURRENT"  # how many workers share this host
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -57,7 +57,8 @@ def device_name(device: str) -> str:
 
 def cpu_share(timing_lock: str | None = None) -> dict:
     """The host share a measurement ran on: cores it may use, intra-op threads, workers on the
-    host, and the lock they took turns on."""
+    host, the lock they took turns on, and glibc's trim threshold where one was set (Dask's nanny
+    sets it; search/distributed.py `WORKER_DASK_CONFIG`)."""
     import os
 
     import torch
@@ -66,7 +67,7 @@ def cpu_share(timing_lock: str | None = None) -> dict:
 
     return {"cores": len(usable_cores()), "host_cores": os.cpu_count(),
             "threads": torch.get_num_threads(), "concurrent": int(os.environ.get(CONCURRENT_VARIABLE, "1")),
-            "timing_lock": timing_lock}
+            "timing_lock": timing_lock, "malloc_trim_threshold": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
 
 
 def library_versions() -> dict:

@@ -57,7 +57,8 @@ def work_pinned(item):
     pinned = pin_from_env()
     return sweep_record(item, pinned=sorted(pinned), cores=sorted(os.sched_getaffinity(0)),
                         cpus=os.environ.get("DIFFACCEL_CPUS"), concurrent=os.environ.get("DIFFACCEL_CONCURRENT"),
-                        omp=os.environ.get("OMP_NUM_THREADS"), lock=os.environ.get("DIFFACCEL_TIMING_LOCK"))
+                        omp=os.environ.get("OMP_NUM_THREADS"), lock=os.environ.get("DIFFACCEL_TIMING_LOCK"),
+                        malloc_trim=os.environ.get("MALLOC_TRIM_THRESHOLD_"))
 
 
 def work_dying_once(item, markers: str):
@@ -206,13 +207,17 @@ def _bind(work, markers: Path):
     return partial(work, markers=str(markers))
 
 
-def test_each_worker_measures_on_its_own_cores_with_one_thread():
+def test_each_worker_measures_on_its_own_cores_with_one_thread(monkeypatch):
     """Host-bound eager timings slow down when processes share cores (benchmarks/results/eager_baseline.md)."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # workers would inherit it from here
     seen, on_result = recorder()
     run_on_cluster(grid(4), work_pinned, on_result, gpus=2)
     by_worker = {record["worker_pid"]: record for _, record, _ in seen}
     cores = [frozenset(record["cores"]) for record in by_worker.values()]
     assert all(record["omp"] == "1" and record["concurrent"] == "2" for record in by_worker.values())
+    # ... and with glibc's own allocator settings, as the user's script runs (Dask's nanny would set
+    # MALLOC_TRIM_THRESHOLD_, slowing a host-bound baseline: benchmarks/results/worker_env_cpu.json)
+    assert [record["malloc_trim"] for record in by_worker.values()] == [None] * len(by_worker)
     assert all(record["cores"] == record["pinned"] and set(record["cores"]) == parse_cpus(record["cpus"])
                for record in by_worker.values())
     assert {record["lock"] for record in by_worker.values()} == {host_timing_lock()}  # one for the host

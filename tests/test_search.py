@@ -1,4 +1,5 @@
 import json
+import os
 from dataclasses import replace
 
 import pytest
@@ -62,6 +63,7 @@ def test_tiny_search_writes_valid_entries_with_provenance(model, tiny_pipes, tmp
         assert len(source["prompts"]) == 2 and "search/protocol.py" in source["protocol"]
         assert source["protocol_version"] == PROTOCOL_VERSION
         assert source["cpu"]["timing_lock"] == host_timing_lock() and source["cpu"]["cores"] >= 1
+        assert source["cpu"]["malloc_trim_threshold"] == os.environ.get("MALLOC_TRIM_THRESHOLD_")
         assert entry.status in ("ok", "infeasible")
 
 
