@@ -322,7 +322,8 @@ def chat(out_dir, validate, save_each, live_search, model_path, db_path, llm, ll
 @click.option("--max-runs", type=click.IntRange(3), default=None,
               help="each script's --max-runs (timed rounds at most; the script's default: 10; tiny runs use 2)")
 @click.option("--refilled-only", is_flag=True,
-              help="sample only combinations whose sweep the current protocol measured")
+              help="sample only combinations whose served sweep the current protocol measured, "
+                   "with the host to itself")
 @click.option("--measured-on", "measured_gpu", default=None, metavar="GPU",
               help="sample only combinations measured on a GPU whose name contains this, e.g. H200")
 @db_option
@@ -358,7 +359,7 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
     checks = check.sample(count, seed, _choices(models, MODELS), _choices(samplers, SAMPLERS),
                           steps_choices(steps_list), only=only)
     if not checks:
-        which = " and ".join(filter(None, ["by the current protocol" if refilled_only else "",
+        which = " and ".join(filter(None, ["by the current protocol (the host to itself)" if refilled_only else "",
                                            f"on a GPU named like {measured_gpu!r}" if measured_gpu else ""]))
         raise DiffaccelError(f"no grid task to sample: no sweep of these models, samplers and steps was "
                              f"measured {which}; run `agent search --grid` there first, or widen "

@@ -17,7 +17,7 @@ Who does what:
   baseline 30-50% slow (benchmarks/results/verify_h200x2_7.*), so a sweep records how many workers
   shared its host and one measured beside another is re-measured by the next refill
   (search/measure.py `by_current_protocol`): for figures that hold, run one worker per host. One
-  cause, found on the CPU since: Dask's own worker environment (`WORKER_DASK_CONFIG`); whether it
+  cause, found on the CPU since: Dask's own worker environment (`NANNY_CONFIG`, `WORKER_CONFIG`); whether it
   was the whole cause there is for benchmarks/gpu_shared_host_check.sh to say. It runs
   ``work(item) -> record``: a picklable top-level function that loads its pipeline itself (see
   `keep_one`, which keeps one model per process) and returns the sweep record. Workers are given
@@ -27,11 +27,14 @@ Who does what:
   run resumes from what the database holds (the caller skips those items, as `plan_grid` does).
 
 Several hosts: start a scheduler on one host and one worker on every host (``DIFFACCEL_CONCURRENT``
-says how many share a host; a sweep records it), then pass ``scheduler_address``::
+says how many share a host; a sweep records it), without a nanny (it would set
+MALLOC_TRIM_THRESHOLD_) and with `WORKER_CONFIG` as DASK_* variables, then pass
+``scheduler_address``::
 
     dask scheduler --port 8786
     CUDA_VISIBLE_DEVICES=0 OMP_NUM_THREADS=1 DIFFACCEL_CONCURRENT=1 \\
-        dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1 --resources GPU=1 --memory-limit 0
+    DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1s \\
+        dask worker tcp://HOST:8786 --no-nanny --nthreads 1 --resources GPU=1 --memory-limit 0
 
 Every host needs diffaccel importable (the same checkout or install) so that `work` unpickles.
 """
@@ -253,6 +256,7 @@ def local_cluster(workers: int):
                         CONCURRENT_VARIABLE: str(workers), TIMING_LOCK_VARIABLE: host_timing_lock(),
                         **ONE_THREAD},
                 "memory_limit": 0,
+                "config": WORKER_CONFIG,
                 "host": "127.0.0.1",  # one host: nothing leaves the machine
                 "silence_logs": logging.ERROR,
             },
@@ -260,7 +264,7 @@ def local_cluster(workers: int):
         for index in range(workers)
     }
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}}
-    with dask.config.set(WORKER_DASK_CONFIG):  # each nanny reads it as it is made, here
+    with dask.config.set(NANNY_CONFIG):  # each nanny reads it as it is made, here
         return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
 
 
@@ -269,14 +273,12 @@ def local_cluster(workers: int):
 # spawn-environ`), which also turns off glibc's adaptive mmap threshold: every large allocation
 # becomes an mmap and its page faults. And a worker samples every thread's stack each 10 ms
 # (`distributed.worker.profile`) and checks its event loop each 20 ms, taking the GIL each time.
-# benchmarks/results/worker_env_cpu.json times a tiny SD1.5 image on the CPU in each. Workers start
-# without the variable (None unsets it) and without those timers; by hand, the same as DASK_*
-# variables, e.g. DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_=None.
-WORKER_DASK_CONFIG = {
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    "distributed.worker.profile.enabled": False,
-    "distributed.admin.tick.interval": "1s",
-}
+# benchmarks/results/worker_env_cpu.json times a tiny SD1.5 image on the CPU in each. Local workers
+# start without the variable (the nanny reads it once, when made) and with WORKER_CONFIG (each
+# worker process, restarts included, applies its nanny's `config`). Workers started by hand: see
+# the module's docstring; a sweep measured under the variable is not counted as refilled.
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
+NANNY_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 CPUS_VARIABLE = "DIFFACCEL_CPUS"  # the cores a worker runs on, as "0-15" or "0,2,4"
 CONCURRENT_VARIABLE = "DIFFACCEL_CONCURRENT"  # how many workers share this host
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

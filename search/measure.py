@@ -27,20 +27,36 @@ STEADY_SINCE = 4  # the first version whose graph figures are prediction interva
 LIBRARIES = ("torch", "diffusers", "transformers", "DeepCache", "tgate", "tomesd", "torchmetrics")
 
 
+def _shares(source) -> list[dict]:
+    """The host shares (`cpu_share`) a sweep was measured on: its own, and each part's if it was
+    measured in parts (search/engine.py `merge_parts`)."""
+    extra = source.model_extra or {}
+    shares = [extra.get("cpu")] + [part.get("cpu") for part in extra.get("parts") or [] if isinstance(part, dict)]
+    return [share for share in shares if isinstance(share, dict)]
+
+
 def workers_on_host(source) -> int:
-    """How many grid workers shared the host a sweep was measured on (`cpu_share`); 1: it was alone."""
-    return int(((source.model_extra or {}).get("cpu") or {}).get("concurrent") or 1)
+    """How many grid workers shared the host a sweep (or any of its parts) was measured on; 1: alone."""
+    def count(value) -> int:
+        try:
+            return max(1, int(float(value)))
+        except (TypeError, ValueError):
+            return 1
+    return max([count(share.get("concurrent")) for share in _shares(source)], default=1)
 
 
 def by_current_protocol(source) -> bool:
-    """Measured as a refill measures now: by this protocol version, with the host to itself.
+    """Measured as a refill measures now: by this protocol version, with the host to itself, in a
+    process started as a plain one is.
 
     Two grid workers on one H200 host, taking turns by the host lock, still measured SD1.5's eager
     baseline at 0.79-0.92 s for 20 steps where the scripts later measured 0.62 s, so their graph
     figures came out about a fifth high (benchmarks/results/verify_h200x2_7.*): such sweeps are
-    served with a warning and measured again by the next refill.
+    served with a warning and measured again by the next refill. So is one measured under Dask's
+    MALLOC_TRIM_THRESHOLD_ (search/distributed.py `NANNY_CONFIG`, `WORKER_CONFIG`).
     """
-    return source.protocol_version == PROTOCOL_VERSION and workers_on_host(source) == 1
+    return (source.protocol_version == PROTOCOL_VERSION and workers_on_host(source) == 1
+            and not any(share.get("malloc_trim_threshold") for share in _shares(source)))
 
 
 def median(values) -> float:
@@ -58,7 +74,7 @@ def device_name(device: str) -> str:
 def cpu_share(timing_lock: str | None = None) -> dict:
     """The host share a measurement ran on: cores it may use, intra-op threads, workers on the
     host, the lock they took turns on, and glibc's trim threshold where one was set (Dask's nanny
-    sets it; search/distributed.py `WORKER_DASK_CONFIG`)."""
+    sets it; search/distributed.py `NANNY_CONFIG`, `WORKER_CONFIG`)."""
     import os
 
     import torch

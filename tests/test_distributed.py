@@ -67,7 +67,11 @@ def work_dying_once(item, markers: str):
     if not marker.exists():
         marker.write_text(str(os.getpid()))
         os._exit(1)
-    return sweep_record(item, first_pid=int(marker.read_text()))
+    import dask
+
+    return sweep_record(item, first_pid=int(marker.read_text()), malloc_trim=os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                        profile=dask.config.get("distributed.worker.profile.enabled"),
+                        tick=dask.config.get("distributed.admin.tick.interval"))
 
 
 def work_dying_always(item, markers: str):
@@ -140,6 +144,8 @@ def test_a_sweep_whose_worker_dies_is_run_again_and_completed(cluster, tmp_path)
     assert not report.failed and len(report.done) == 3
     for _, record, _ in seen:
         assert record["worker_pid"] != record["first_pid"]  # finished by a fresh process
+        # ... started as the first was: as a plain process times (search/distributed.py WORKER_CONFIG)
+        assert (record["malloc_trim"], record["profile"], record["tick"]) == (None, False, "1s")
 
 
 def test_a_sweep_whose_worker_always_dies_fails_after_its_retries(cluster, tmp_path):

@@ -127,6 +127,23 @@ def test_grid_shards_and_resume():
         parse_shard("3/3")
 
 
+def test_which_sweeps_count_as_refilled():
+    """The current protocol, the host to itself (every part of it), and no Dask trim threshold."""
+    from search.measure import by_current_protocol, workers_on_host
+
+    def source(**extra):
+        return db.Provenance.model_validate({"protocol_version": PROTOCOL_VERSION, **extra})
+
+    assert by_current_protocol(source()) and by_current_protocol(source(cpu={"concurrent": 1}))
+    assert not by_current_protocol(source(protocol_version=PROTOCOL_VERSION - 1))
+    assert not by_current_protocol(source(cpu={"concurrent": "2.0"}))  # however it was written
+    assert [workers_on_host(source(cpu=cpu)) for cpu in ({"concurrent": "0"}, {"concurrent": None}, "odd")] == [1, 1, 1]
+    parts = [{"cpu": {"concurrent": 1}}, {"cpu": {"concurrent": 2}}]  # search/engine.py merge_parts
+    assert workers_on_host(source(cpu={"concurrent": 1}, parts=parts)) == 2
+    assert not by_current_protocol(source(cpu={"concurrent": 1, "malloc_trim_threshold": "65536"}))
+    assert by_current_protocol(source(cpu={"concurrent": 1, "malloc_trim_threshold": None}))
+
+
 def test_search_cli_tiny_one_combination(tmp_path):
     from agent.cli import cli
 

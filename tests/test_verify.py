@@ -69,7 +69,7 @@ def test_sampling_can_keep_to_the_sweeps_of_one_gpu(tmp_path):
                                         on(second, "NVIDIA H200", old)]).model_dump_json())
     both = CliRunner().invoke(cli, ["verify", "--measured-on", "H200", "--refilled-only", "--db", str(path),
                                     "--out", str(out)])
-    assert both.exit_code == 2 and "by the current protocol and on a GPU named like 'H200'" in both.output
+    assert both.exit_code == 2 and "by the current protocol (the host to itself) and on a GPU named like 'H200'" in both.output
     # The current version, but measured beside another grid worker on its host: not refilled yet
     path.write_text(db.Database(sweeps=[on(first, "NVIDIA H200", PROTOCOL_VERSION, workers=2)]).model_dump_json())
     refilled = run("--refilled-only", "--weights", "tiny", "--tasks", "1")  # were it sampled: a quick tiny run

@@ -16,7 +16,7 @@ from core.errors import UnsupportedRequest
 from core.pareto import pick
 from core.settings import DeepCacheParams, Settings, TGateParams, ToMeParams, default_tome_max_downsample
 from core.task import DEFAULT_MODEL, DEFAULT_SAMPLER, DEFAULT_SPEEDUP, ENGINES, MAX_STEPS, Task, default_steps
-from search.measure import PROTOCOL_VERSION, workers_on_host
+from search.measure import PROTOCOL_VERSION, by_current_protocol, workers_on_host
 
 
 @dataclass
@@ -211,10 +211,12 @@ def _warn_about(choice: Choice, task: Task, warnings: list[str]) -> None:
             f"measured before protocol {PROTOCOL_VERSION} (a host to itself, graph figures over "
             "the host's whole spread), so the speedup may be overstated: check it with the script's "
             "--benchmark")
-    elif source is not None and source.strength > 0 and workers_on_host(source) > 1:
+    elif source is not None and source.strength > 0 and not by_current_protocol(source):
+        where = (f"by one of {workers_on_host(source)} grid workers sharing a host" if workers_on_host(source) > 1
+                 else "in a Dask worker started with MALLOC_TRIM_THRESHOLD_")
         warnings.append(  # why: search/measure.py `by_current_protocol`
-            f"measured by one of {workers_on_host(source)} grid workers sharing a host, where figures came "
-            "out about a fifth high, so the speedup may be overstated: check it with the script's --benchmark")
+            f"measured {where}, where figures came out about a fifth high, so the speedup may be "
+            "overstated: check it with the script's --benchmark")
     if found.entry is not None and not found.entry.feasible:
         best = found.entry.measured.speedup if found.entry.measured else None
         reach = f"the fastest measured setting reaches {best:.2f}x, which this script uses" if best else \
