@@ -351,7 +351,7 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
         from core import db
 
         database = db.load_with_live(db_path)
-        only = {s.combo_key for s in database.sweeps}
+        only = set(check.served(database))
         if refilled_only:
             only &= check.refilled(database)
         if measured_gpu:

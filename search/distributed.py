@@ -17,8 +17,8 @@ Who does what:
   baseline 30-50% slow (benchmarks/results/verify_h200x2_7.*), so a sweep records how many workers
   shared its host and one measured beside another is re-measured by the next refill
   (search/measure.py `by_current_protocol`): for figures that hold, run one worker per host. One
-  cause, found on the CPU since: Dask's own worker environment (`NANNY_CONFIG`, `WORKER_CONFIG`); whether it
-  was the whole cause there is for benchmarks/gpu_shared_host_check.sh to say. It runs
+  cause, found on the CPU since: Dask's own worker environment (`NANNY_CONFIG`, `WORKER_CONFIG`);
+  whether it was the whole cause there is for benchmarks/gpu_shared_host_check.sh to say. It runs
   ``work(item) -> record``: a picklable top-level function that loads its pipeline itself (see
   `keep_one`, which keeps one model per process) and returns the sweep record. Workers are given
   no database path: they never write.

@@ -212,7 +212,8 @@ def _warn_about(choice: Choice, task: Task, warnings: list[str]) -> None:
             "the host's whole spread), so the speedup may be overstated: check it with the script's "
             "--benchmark")
     elif source is not None and source.strength > 0 and not by_current_protocol(source):
-        where = (f"by one of {workers_on_host(source)} grid workers sharing a host" if workers_on_host(source) > 1
+        workers = workers_on_host(source)
+        where = (f"by one of {workers} grid workers sharing a host" if workers > 1
                  else "in a Dask worker started with MALLOC_TRIM_THRESHOLD_")
         warnings.append(  # why: search/measure.py `by_current_protocol`
             f"measured {where}, where figures came out about a fifth high, so the speedup may be "
