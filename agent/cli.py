@@ -320,7 +320,8 @@ def chat(out_dir, validate, save_each, live_search, model_path, db_path, llm, ll
 @click.option("--scheduler", default=None, help="address of a running Dask scheduler (several hosts)")
 @click.option("--max-minutes", type=click.FloatRange(min=0.1), default=None, help="start no script after this long")
 @click.option("--max-runs", type=click.IntRange(3), default=None,
-              help="each script's --max-runs (timed rounds at most; the script's default: 10; tiny runs use 2)")
+              help="each script's --max-runs (timed rounds at most, and a graph pipeline's rounds; the script's "
+                   "default: 10, which graph claims are predicted for; tiny runs use 2)")
 @click.option("--refilled-only", is_flag=True,
               help="sample only combinations whose served sweep the current protocol measured, "
                    "with the host to itself")

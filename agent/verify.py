@@ -167,7 +167,7 @@ def summary(rows: list[dict]) -> dict:
         "script_failed": sum(r["verdict"] == "script failed" for r in rows),
         "median_script_over_database": round(statistics.median(ratios), 3) if ratios else None,
         # The promise behind a pick: how many scripts measured below the claim's lower bound (for a
-        # graph figure of protocol 4, at most 2.5% of runs should).
+        # graph figure, a prediction interval from protocol 4 on, at most 2.5% of runs should).
         "below_claimed_low": sum(below_claimed_low(r) for r in feasible),
         "median_ssim": round(statistics.median(ssims), 4) if ssims else None,
         "on_another_gpu": len(elsewhere),

@@ -10,6 +10,7 @@ picked for 2x with its quality.
 
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -55,9 +56,8 @@ def main(path=None):
     for key, group in sorted(groupby_protocol(current).items(), key=lambda item: (-item[0][0], item[0][2])):
         source = group[0].provenance.model_dump()
         minutes = sum(s.provenance.model_dump().get("sweep_seconds", 0) for s in group) / 60
-        rederived = [s.provenance.model_dump().get("rederived") for s in group]
-        how = next((r for r in rederived if r), None)
-        note = f"; {sum(map(bool, rederived))} of them: {how}" if how else ""
+        rederived = Counter(s.provenance.model_dump().get("rederived") for s in group)
+        note = "".join(f"; {count} of them: {how}" for how, count in sorted(rederived.items(), key=str) if how)
         shared = f" by one of {key[2]} grid workers on its host (re-measured by the next refill)" if key[2] > 1 else ""
         print(f"- protocol {key[0]} on {key[1]}{shared}: {len(group)} sweeps, {source['dtype']}, "
               f"{source['weights']} weights, {len(source['prompts'])} prompts, {source['protocol']}"

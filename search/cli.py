@@ -58,8 +58,9 @@ def _combination(text: str) -> tuple[str, ...]:
               help="rounds at most, for settings whose interval stays wide")
 @click.option("--tolerance", type=click.FloatRange(0.001, 0.5), default=0.03, show_default=True,
               help="stop adding rounds once the 95%% interval's half-width is this fraction of the speedup")
-@click.option("--engines", default="eager", show_default=True,
-              help="eager, graph, or eager,graph (graph needs CUDA)")
+@click.option("--engines", default=None,
+              help="eager, graph, or eager,graph (graph needs CUDA); default: both on CUDA and for --plan "
+                   "(what a refill measures), eager on the CPU")
 @click.option("--gpus", type=click.IntRange(1), default=1, show_default=True,
               help="with --grid: Dask workers on this host, one per GPU; sweeps measured beside another "
                    "worker are kept but marked for re-measuring (their figures came out about a fifth "
@@ -82,12 +83,12 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
     agent search --model SD1.5 --sampler DDIM --steps 25 --accelerators DeepCache
     agent search --grid --weights random --shard 0/2 --max-minutes 9
     agent search --tiny --model SDXL --sampler UniPC --steps 20 --accelerators DeepCache,ToMe
-    agent search --grid --engines eager,graph --db search_params.json --plan
+    agent search --grid --db search_params.json --plan
     """
     if plan:  # before torch: planning needs neither it nor a GPU
         if not grid:
             raise click.UsageError("--plan lists what --grid would measure: add --grid")
-        _print_plan(_grid_items(models, samplers, steps_list), tuple(_choices(engines, ENGINES)),
+        _print_plan(_grid_items(models, samplers, steps_list), tuple(_choices(engines or "eager,graph", ENGINES)),
                     _shard(shard), force, db_path)
         return
     try:
@@ -107,7 +108,8 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         weights=weights, model_path=model_path, device=device,
         dtype=dtype or ("float16" if device.startswith("cuda") else "float32"),
         prompts=prompts, min_rounds=min_rounds, max_rounds=max(min_rounds, max_rounds),
-        tolerance=tolerance, engines=tuple(_choices(engines, ENGINES)), targets=_floats(targets),
+        tolerance=tolerance, engines=tuple(_choices(engines or default_engines(device), ENGINES)),
+        targets=_floats(targets),
         db_path=db_path, force=force, gpus=gpus, scheduler=scheduler,
         part_size=part_size,
     )
@@ -189,6 +191,11 @@ def _print_plan(items, engines, shard, force, db_path) -> None:
                + "; from the seconds of this protocol's sweeps in the database, one GPU each"
                + (f" ({', '.join(sorted(gpus))})" if gpus else "")
                + f". Database: {path}" + ("" if db_path else " (this machine's live-search file; --db names another)"))
+
+
+def default_engines(device: str) -> str:
+    """Both engines where CUDA graphs run, as the database ships them; eager elsewhere."""
+    return "eager,graph" if device.startswith("cuda") else "eager"
 
 
 def _choices(text: str, allowed) -> list[str]:

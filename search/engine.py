@@ -34,9 +34,10 @@ from core.task import (
 )
 from search import accelerators as acc
 from search.distributed import host_timing_lock
-from search.measure import PROMPTS, PROTOCOL_VERSION, by_current_protocol, cpu_share, median, provenance
+from search.measure import (PROMPTS, PROTOCOL_VERSION, TIMED_SINCE, by_current_protocol, cpu_share, median,
+                            provenance, timed_by)
 from search.protocol import TIMING_LOCK_VARIABLE, Contender, exclusive_timing, measure, stored_figure, timed
-from search.stats import steady_speedup
+from search.stats import FASTEST_OF, fastest_speedup
 
 
 @dataclass
@@ -99,9 +100,8 @@ def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, 
         set_sampler(pipe, sampler)
     settings = _part_of((config.candidates or acc.candidates)(accelerators, model, steps), part)
     jobs = [(prompt, seed) for prompt in PROMPTS[: config.prompts] for seed in config.seeds]
-    # Engines take turns setting by setting, so the graph candidates' baseline blocks spread over
-    # the sweep instead of all coming after the eager ones' (steady_speedup takes the blocks as a
-    # sample of the host's levels through the sweep).
+    # Engines take turns setting by setting, so the baseline is timed through the whole sweep and
+    # every graph candidate is predicted over all of it (search/stats.py fastest_speedup).
     configurations = [(engine, acc.plan(model, s)) for s in settings for engine in config.engines]
     baseline = Contender("baseline", partial(_generate, pipes.baseline, acc.plan(model, Settings()), steps))
     contenders = [_contender(pipes.work, engine, plan, steps) for engine, plan in configurations]
@@ -111,9 +111,10 @@ def sweep(pipes: Pipelines, model: str, sampler: str, steps: int, accelerators, 
     lock = os.environ.get(TIMING_LOCK_VARIABLE) or host_timing_lock()
     with exclusive_timing(lock):
         started = time.perf_counter()
-        # A part's graph contenders follow the steady rule even alone: their blocks join the others'.
+        # A sweep's graph contenders are predicted over its baseline timings even when alone (a part's
+        # join the other parts'), as its provenance says.
         results = measure(baseline, contenders, jobs, config.device, config.min_rounds, config.max_rounds,
-                          config.tolerance, steady=True if part is not None else None)
+                          config.tolerance, pooled=True)
         seconds = time.perf_counter() - started
     candidates = [
         db.Candidate(
@@ -248,8 +249,8 @@ def parse_shard(text: Optional[str]) -> tuple[int, int]:
 def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str]) -> Optional[tuple[float, list[str]]]:
     """About how long `item`'s sweep takes on one GPU, and the GPUs that estimate comes from.
 
-    From the sweeps of its model that the current protocol measured itself (not re-derived from an
-    older one's timings) on the same engines: the same combination's where there are any, else all of
+    From the sweeps of its model that the current protocol measured, timed as it times (not
+    re-derived from the timings of an older way of timing) on the same engines: the same combination's where there are any, else all of
     the model's; their median seconds scaled by steps (a sweep's time is its images'). None where the
     model has none.
     """
@@ -259,7 +260,7 @@ def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str]) 
     mine = [s for s in data.sweeps
             if s.model == item.model and by_current_protocol(s.provenance)
             and set(s.engines()) == set(engines) and recorded(s).get("sweep_seconds")
-            and not recorded(s).get("rederived")]
+            and timed_by(s.provenance) >= TIMED_SINCE]
     same = [s for s in mine if tuple(s.accelerators) == item.accelerators]  # both canonical
     chosen = same or mine
     if not chosen:
@@ -464,7 +465,7 @@ def forget_parts(item: GridItem, config: SearchConfig) -> None:
 def _join(item: GridItem, count: int, config: SearchConfig, kept: list[dict]) -> db.Sweep:
     """The sweep of `item` from its `count` parts among `kept`."""
     parts = {k["part"][0]: db.Sweep.model_validate(k["sweep"]) for k in kept if _ours(k, item, config, count)}
-    joined = merge_parts([parts[index] for index in range(count)], config.min_rounds)
+    joined = merge_parts([parts[index] for index in range(count)])
     settings = (config.candidates or acc.candidates)(item.accelerators, item.model, item.steps)
     if [(c.params, c.engine) for c in joined.candidates] != [(s, e) for s in settings for e in config.engines]:
         raise DatabaseError(f"the kept parts of {item.label()} do not hold each setting once on each engine: "
@@ -472,10 +473,11 @@ def _join(item: GridItem, count: int, config: SearchConfig, kept: list[dict]) ->
     return joined
 
 
-def merge_parts(parts: list[db.Sweep], min_rounds: int) -> db.Sweep:
+def merge_parts(parts: list[db.Sweep]) -> db.Sweep:
     """One sweep from its parts, in order: candidates and baseline timings joined (the baseline
     blocks stay with their candidates), seconds added, each part's device, date and CPU share
-    listed, graph figures re-estimated over all blocks."""
+    listed, graph figures re-estimated over the baseline timings of every part measured on the same
+    GPU model (parts may run on different cards)."""
     baseline_s = [x for part in parts for x in part.baseline_latencies_s]
     provenance = parts[0].provenance.model_copy(deep=True)
     extras = [part.provenance.model_extra for part in parts]
@@ -487,20 +489,24 @@ def merge_parts(parts: list[db.Sweep], min_rounds: int) -> db.Sweep:
         "candidates": [c.model_copy(deep=True) for part in parts for c in part.candidates],
         "baseline_latencies_s": baseline_s, "baseline_latency_s": round(median(baseline_s), 4),
         "provenance": provenance})
-    restate_steady(joined, min_rounds)
+    position = 0
+    for part in parts:
+        pool = [x for other in parts if other.provenance.device == part.provenance.device
+                for x in other.baseline_latencies_s]
+        restate_fastest(joined.candidates[position:position + len(part.candidates)], pool)
+        position += len(part.candidates)
     return joined
 
 
-def restate_steady(record: db.Sweep, min_rounds: int) -> list[tuple[db.Candidate, float, tuple]]:
-    """Each graph candidate's figure over every baseline block of `record` (search/protocol.py
-    `measure` does the same within one call), in place; (candidate, speedup, interval before)."""
-    blocks, before = record.baseline_blocks(), []
-    if len(record.candidates) < 2:  # one block: the paired figure stands, as in `measure`
-        return before
-    for candidate in record.candidates:
+def restate_fastest(candidates: list[db.Candidate],
+                    baseline_s: list[float]) -> list[tuple[db.Candidate, float, tuple]]:
+    """Each graph candidate's figure over the baseline timings `baseline_s` (search/protocol.py
+    `measure` does the same over one call's), in place; (candidate, speedup, interval before)."""
+    before = []
+    for candidate in candidates:
         if candidate.engine != "graph":
             continue
-        figure = stored_figure(steady_speedup(blocks, candidate.latencies_s, run_rounds=min_rounds))
+        figure = stored_figure(fastest_speedup(baseline_s, candidate.latencies_s, FASTEST_OF))
         before.append((candidate, candidate.speedup, candidate.speedup_interval))
         candidate.speedup, candidate.speedup_interval = figure["speedup"], tuple(figure["speedup_interval"])
     return before

@@ -10,6 +10,8 @@ import platform
 import statistics
 from importlib import metadata
 
+from search.stats import FASTEST_OF
+
 PROMPTS = (
     "a photograph of an astronaut riding a horse",
     "a watercolor painting of a lighthouse on a cliff at sunset",
@@ -21,9 +23,12 @@ METRICS = ("ssim", "psnr")
 # older versions. 1: intervals (search/protocol.py). 2: also each concurrent sweep on its own CPU
 # cores with one intra-op thread (search/distributed.py, `pin_from_env`). 3: also one process
 # measures at a time on a host (search/protocol.py, `exclusive_timing`). 4: also a graph contender's
-# speedup is over every baseline timing of its sweep, with a prediction interval (`steady_speedup`).
-PROTOCOL_VERSION = 4
-STEADY_SINCE = 4  # the first version whose graph figures are prediction intervals (`steady_speedup`)
+# speedup is over every baseline timing of its sweep, with a prediction interval (`steady_speedup`,
+# since removed). 5: a graph contender's speedup is over the baseline's fastest run (`fastest_speedup`);
+# timed as 4, so protocol-4 sweeps were re-derived from their timings (benchmarks/rederive_fastest.py).
+PROTOCOL_VERSION = 5
+PREDICTED_SINCE = 4  # the first version whose graph figures are prediction intervals
+TIMED_SINCE = 4  # the first version that times as this one does (5 estimates graph figures differently)
 LIBRARIES = ("torch", "diffusers", "transformers", "DeepCache", "tgate", "tomesd", "torchmetrics")
 
 
@@ -33,6 +38,13 @@ def _shares(source) -> list[dict]:
     extra = source.model_extra or {}
     shares = [extra.get("cpu")] + [part.get("cpu") for part in extra.get("parts") or [] if isinstance(part, dict)]
     return [share for share in shares if isinstance(share, dict)]
+
+
+def timed_by(source) -> int:
+    """The protocol version that timed a sweep: a sweep re-derived from an older one's timings
+    records it (benchmarks/rederive_fastest.py); 0 before versions."""
+    extra = source.model_extra or {}
+    return int(extra.get("timed_by") or source.protocol_version or 0)
 
 
 def workers_on_host(source) -> int:
@@ -118,7 +130,8 @@ def provenance(*, device: str, dtype: str, resolution: int, weights: str, prompt
         "protocol": (
             f"search/protocol.py: one untimed warm-up each, then {min_rounds} to {max_rounds} "
             f"interleaved rounds until the 95% interval is within {tolerance:.0%} (eager); graph "
-            f"contenders {min_rounds} rounds, over every baseline timing of the sweep (steady_speedup)"
+            f"contenders {min_rounds} rounds, predicted for a {FASTEST_OF}-round run over the baseline's fastest "
+            f"run, from every baseline timing of the sweep (fastest_speedup)"
         ),
         "metrics": list(METRICS),
         "quality_note": quality_note,

@@ -15,11 +15,12 @@ they are used.
   seconds over the contender's, and drift that slows the host slows both; the speedup is their
   geometric mean with a 95% interval (`speedup_interval`). Rounds are added until the interval's
   half-width is within `tolerance` of the estimate, or `max_rounds`.
-- Speedup of a graph contender (`host_bound=False`): drift slows only the baseline, so a pair
-  describes the moment it was timed. With several contenders (a sweep), its speedup is over EVERY
-  baseline timing of the call, each contender's rounds one block, with a 95% prediction interval
-  for a later run of `min_rounds` rounds (search/stats.py `steady_speedup`); it stops at
-  `min_rounds`. With one (a script), its paired figure stands.
+- Speedup of a graph contender (`host_bound=False`): drift slows only the baseline, and a host
+  spends stretches in slower states that only add time, so its speedup is over the baseline's
+  FASTEST run, which hosts share (search/stats.py `fastest_speedup`). With several contenders (a
+  sweep) it is predicted for a later run of `FASTEST_OF` rounds over every baseline timing of the
+  call, with a 95% prediction interval, and the contender stops at `min_rounds`. With one (a
+  script) it is what this run measured (`fastest_measured`), over `max_rounds` rounds.
 - Quality: SSIM and PSNR of each contender's image against the baseline's image of the same prompt
   and seed, averaged over the jobs (prompt, seed); only the first job is timed.
 - One process measures at a time on a host: processes that share one (a Dask worker per GPU, or
@@ -41,7 +42,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from search.stats import needs_more_rounds, paired_ratios, speedup_interval, steady_speedup  # not in scripts
+from search.stats import (  # not in scripts
+    FASTEST_OF, fastest_measured, fastest_speedup, needs_more_rounds, paired_ratios, speedup_interval)  # not in scripts
 
 
 @dataclass
@@ -130,36 +132,34 @@ def timed(generate: Callable[[Any], Any], job, device: str) -> tuple[float, Any]
 
 
 def measure(baseline: Contender, contenders: list, jobs: list, device: str, min_rounds: int = 3,
-            max_rounds: int = 10, tolerance: float = 0.03, steady: Optional[bool] = None) -> list:
+            max_rounds: int = 10, tolerance: float = 0.03, pooled: Optional[bool] = None) -> list:
     """Time every contender against the baseline by the protocol above; one result dict each:
-    speedup, speedup_interval, ratios, latencies, first_call_s, quality. `steady`: whether graph
-    contenders follow the steady rule (default: when there is more than one contender)."""
+    speedup, speedup_interval, ratios, latencies, first_call_s, quality. `pooled`: whether graph
+    contenders are predicted over every baseline timing of the call, as a sweep's are (default:
+    when there is more than one contender), or measured, as a script's are."""
     with exclusive_timing():
         timed(baseline.generate, jobs[0], device)  # the baseline's warm-up
         references = [baseline.generate(job) for job in jobs]
         results = []
-        # A graph contender is compared with every baseline timing of this call, not only its own
-        # rounds': where the host's eager speed wanders, that is where a later run may land. With
-        # one contender (a script's --benchmark) there is one block: its paired figure stands.
-        spread = len(contenders) > 1 if steady is None else steady
-        spread_flags = [not contender.host_bound and spread for contender in contenders]
-        for contender, spread_over_blocks in zip(contenders, spread_flags):
+        pooled = len(contenders) > 1 if pooled is None else pooled
+        for contender in contenders:
             contender.enter()
             try:
                 results.append(_measure_one(baseline, contender, jobs, references, device, min_rounds,
-                                            max_rounds, tolerance, spread_over_blocks))
+                                            max_rounds, tolerance, pooled))
             finally:
                 contender.exit()
-    blocks = [result["baseline_latencies_s"] for result in results]
-    for spread_over_blocks, result in zip(spread_flags, results):
-        if spread_over_blocks and len(blocks) > 1:  # one block: the paired figure stands
-            interval = steady_speedup(blocks, result["latencies_s"], run_rounds=min_rounds)
-            result.update(stored_figure(interval), estimator="steady")
+    every_baseline = [x for result in results for x in result["baseline_latencies_s"]]
+    for contender, result in zip(contenders, results):
+        if not contender.host_bound:
+            figure = (fastest_speedup(every_baseline, result["latencies_s"], FASTEST_OF) if pooled
+                      else fastest_measured(result["baseline_latencies_s"], result["latencies_s"]))
+            result.update(stored_figure(figure), estimator="fastest")
     return results
 
 
 def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_rounds, tolerance,
-                 steady=False) -> dict:
+                 pooled=False) -> dict:
     import statistics
 
     first_call_s, image = timed(contender.generate, jobs[0], device)
@@ -171,9 +171,12 @@ def _measure_one(baseline, contender, jobs, references, device, min_rounds, max_
         for runner, latencies in pair if len(baseline_s) % 2 == 0 else reversed(pair):
             latencies.append(timed(runner.generate, jobs[0], device)[0])
         ratios = paired_ratios(baseline_s, contender_s)
-        if steady and len(ratios) >= min_rounds:
-            break  # its figure comes from the baseline's spread, which more of its rounds won't narrow
-        if not needs_more_rounds(ratios, tolerance, min_rounds, max_rounds):
+        if contender.host_bound:
+            if not needs_more_rounds(ratios, tolerance, min_rounds, max_rounds):
+                break
+        elif len(ratios) >= (min_rounds if pooled else max_rounds):
+            # pooled: its figure comes from every baseline timing of the call, which more of its
+            # rounds would not move much; alone: its figure is over the fastest of `max_rounds` rounds.
             break
     return {
         "name": contender.name,

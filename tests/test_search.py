@@ -20,7 +20,7 @@ from search.engine import (  # noqa: E402
 )
 from core.errors import DatabaseError  # noqa: E402
 from search.distributed import host_timing_lock  # noqa: E402
-from search.measure import PROTOCOL_VERSION  # noqa: E402
+from search.measure import PROTOCOL_VERSION, TIMED_SINCE, timed_by  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -172,17 +172,19 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
     from agent.cli import cli
 
     current = [s for s in db.load().sweeps if s.provenance.protocol_version == PROTOCOL_VERSION
-               and s.model == "SD1.5" and s.steps == 25 and not s.provenance.model_dump().get("rederived")]
+               and s.model == "SD1.5" and s.steps == 25 and timed_by(s.provenance) >= TIMED_SINCE]
     measured = current[0]
     other = next(s for s in current if s.accelerators != measured.accelerators
                  and s.provenance.model_dump()["sweep_seconds"] != measured.provenance.model_dump()["sweep_seconds"])
     older = other.model_copy(update={"model": "SDXL", "provenance": other.provenance.model_copy(
         update={"protocol_version": PROTOCOL_VERSION - 1})})  # an older protocol's seconds do not count
+    retimed = other.model_copy(deep=True, update={"model": "SD2.1"})  # nor those of one timed the older way
+    retimed.provenance.model_extra["timed_by"] = TIMED_SINCE - 1
     own = {s.combo_key: s.provenance.model_dump()["sweep_seconds"] for s in (measured, other)}
     path = tmp_path / "db.json"
-    written = db.Database(sweeps=[measured, other, older]).model_dump_json()
+    written = db.Database(sweeps=[measured, other, older, retimed]).model_dump_json()
     path.write_text(written)
-    arguments = ["search", "--grid", "--plan", "--models", "SD1.5,SDXL", "--samplers", measured.sampler,
+    arguments = ["search", "--grid", "--plan", "--models", "SD1.5,SD2.1,SDXL", "--samplers", measured.sampler,
                  "--steps-list", "25,50", "--engines", ",".join(measured.engines()), "--db", str(path)]
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 0, result.output
@@ -198,8 +200,8 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
     rest = [text for text in lines if text.startswith(f"SD1.5 {measured.sampler} 25 ")]
     typical = sorted(seconds / 25 for seconds in own.values())
     assert rest and all(f"~{25 * (typical[0] + typical[1]) / 2 / 60:.1f} min" in text for text in rest)  # the model's median
-    assert all("no estimate" in text for text in lines if text.startswith("SDXL"))
-    assert "22 to measure, 2 already in the database" in result.output and "12 sweeps with no estimate" in result.output
+    assert all("no estimate" in text for text in lines if text.startswith(("SDXL", "SD2.1")))
+    assert "33 to measure, 3 already in the database" in result.output and "23 sweeps with no estimate" in result.output
     assert f"Database: {path}" in " ".join(result.output.split())
     assert path.read_text() == written and sorted(p.name for p in tmp_path.iterdir()) == ["db.json"]  # nothing written
     refused = CliRunner().invoke(cli, ["search", "--plan"])
@@ -241,10 +243,23 @@ def test_search_without_db_writes_the_live_cache(tmp_path, monkeypatch):
     assert db.load(db.live_path()).sweeps[0].steps == 4 and db.shipped_path().read_bytes() == before
 
 
+def test_the_search_measures_both_engines_on_cuda_and_plans_what_a_refill_measures(tmp_path):
+    """Without --engines: both where CUDA graphs run (as the database ships them), eager on the
+    CPU, and --plan lists what a refill of both engines would measure."""
+    from agent.cli import cli
+    from search.cli import default_engines
+
+    assert default_engines("cuda:1") == "eager,graph" and default_engines("cpu") == "eager"
+    arguments = ["search", "--grid", "--plan", "--models", "SD1.5", "--db", str(db.shipped_path())]
+    assert CliRunner().invoke(cli, arguments).output == CliRunner().invoke(
+        cli, arguments + ["--engines", "eager,graph"]).output
+    assert CliRunner().invoke(cli, arguments).output != CliRunner().invoke(cli, arguments + ["--engines", "eager"]).output
+
+
 def test_a_sweep_of_both_engines_takes_turns_and_stops_graph_candidates_early(tiny_pipes, tmp_path, monkeypatch):
     """Engines alternate setting by setting, so graph candidates meet the baseline throughout the
     sweep; a graph candidate (here run eagerly: no CUDA) stops at min_rounds, since its figure comes
-    from every baseline block (search/stats.py steady_speedup), while an eager one goes on."""
+    from every baseline timing of the sweep (search/stats.py fastest_speedup), while an eager one goes on."""
     monkeypatch.delenv("DIFFACCEL_TIMING_LOCK", raising=False)
     config = SearchConfig(weights="tiny", db_path=str(tmp_path / "db.json"), prompts=1, min_rounds=2,
                           max_rounds=4, tolerance=0.001, engines=("eager", "graph"), targets=(1.2,),
@@ -258,8 +273,8 @@ def test_a_sweep_of_both_engines_takes_turns_and_stops_graph_candidates_early(ti
 
 def test_a_sweep_in_parts_resumes_part_by_part_and_joins_as_one_sweep(tiny_pipes, tmp_path, monkeypatch):
     """A sweep longer than one device call is measured in parts; each kept part survives a stop,
-    and the joined sweep estimates graph figures over the baseline blocks of every part."""
-    from search.stats import steady_speedup
+    and the joined sweep estimates graph figures over the baseline timings of every part."""
+    from search.stats import FASTEST_OF, fastest_speedup
 
     monkeypatch.delenv("DIFFACCEL_TIMING_LOCK", raising=False)
     config = SearchConfig(weights="tiny", db_path=str(tmp_path / "new" / "db.json"), prompts=1, min_rounds=2,
@@ -290,9 +305,9 @@ def test_a_sweep_in_parts_resumes_part_by_part_and_joins_as_one_sweep(tiny_pipes
         part.provenance.model_extra["sweep_seconds"] for part in parts]
     moved = 0
     for index, part in enumerate(parts):
-        own = part.candidates[1]  # the part's graph candidate: estimated over its part's blocks
+        own = part.candidates[1]  # the part's graph candidate: estimated over its part's timings
         whole = joined.candidates[2 * index + 1]
-        expected = steady_speedup(joined.baseline_blocks(), whole.latencies_s, run_rounds=2)
+        expected = fastest_speedup(joined.baseline_latencies_s, whole.latencies_s, FASTEST_OF)
         assert whole.speedup == round(expected.estimate, 4)
         assert whole.latencies_s == own.latencies_s
         moved += whole.speedup_interval != own.speedup_interval

@@ -208,9 +208,9 @@ def _warn_about(choice: Choice, task: Task, warnings: list[str]) -> None:
     source = found.entry.provenance if found.entry is not None else None
     if source is not None and source.strength > 0 and source.protocol_version != PROTOCOL_VERSION:
         warnings.append(  # why: benchmarks/results/eager_baseline.md
-            f"measured before protocol {PROTOCOL_VERSION} (a host to itself, graph figures over "
-            "the host's whole spread), so the speedup may be overstated: check it with the script's "
-            "--benchmark")
+            f"measured before protocol {PROTOCOL_VERSION} (a host to itself, graph figures over the "
+            "eager baseline's fastest run), so the speedup may be overstated: check it with the "
+            "script's --benchmark")
     elif source is not None and source.strength > 0 and not by_current_protocol(source):
         workers = workers_on_host(source)
         where = (f"by one of {workers} grid workers sharing a host" if workers > 1

@@ -18,7 +18,7 @@ from pathlib import Path
 from core.pareto import interval_text
 from core.task import MODEL_INFO, SAMPLER_INFO, combination_label
 from search.accelerators import plan as accelerator_plan
-from search.measure import STEADY_SINCE
+from search.measure import PREDICTED_SINCE
 from tools.lookup import Resolution
 
 # Modules embedded in every script, in order; lines marked `# not in scripts` are left out.
@@ -100,8 +100,8 @@ def figure_text(choice) -> str:
     text = f"{measured.speedup:.2f}x"
     if measured.speedup_interval:
         low, high = measured.speedup_interval
-        # A graph figure is predicted over the host's spread from protocol 4 (search/stats.py steady_speedup).
-        predicted = entry.engine == "graph" and (entry.provenance.protocol_version or 0) >= STEADY_SINCE
+        # A graph figure is a prediction for a later run from protocol 4 on (now search/stats.py fastest_speedup).
+        predicted = entry.engine == "graph" and (entry.provenance.protocol_version or 0) >= PREDICTED_SINCE
         text += f" (95% {'of runs' if predicted else 'interval'} {interval_text(low, high)}x)"
     else:
         text += " (no interval: the first version's 2-round measurement)"
