@@ -69,8 +69,10 @@ def with_scripts(checks: list[Check], agent) -> list[Check]:
                     accelerators=list(check.accelerators), speedup=check.target)
         outcome = agent.run(task, validate=False)
         answer = outcome.to_json()
+        source = answer.get("provenance") or {}
         claim = {"engine": answer["engine"], "status": answer["status"], "match": answer["match"],
-                 "measured": answer["measured"], "device": (answer.get("provenance") or {}).get("device")}
+                 "measured": answer["measured"], "device": source.get("device"),
+                 "protocol_version": source.get("protocol_version")}
         done.append(Check(**{**asdict(check), "source": outcome.source, "claim": claim}))
     return done
 
@@ -122,8 +124,10 @@ def judge(check: Check, measured: dict) -> dict:
            "claimed_latency_s": claimed_figures.get("latency_s"),
            # A speedup holds for the GPU it was measured on: `summary` counts a row of another GPU apart.
            "claimed_device": claim.get("device"), "device": measured.get("gpu"),
-           **{k: measured.get(k) for k in ("speedup", "speedup_interval", "baseline_latency_s", "latency_s",
-                                            "ssim", "psnr", "rounds", "first_call_s", "error",
+           # How each side was estimated: the claim's protocol, the script's estimator (paired, fastest).
+           "claimed_protocol": claim.get("protocol_version"),
+           **{k: measured.get(k) for k in ("speedup", "speedup_interval", "estimator", "baseline_latency_s",
+                                            "latency_s", "ssim", "psnr", "rounds", "first_call_s", "error",
                                             "baseline_latencies_s", "latencies_s")}}
     speedup = measured.get("speedup")
     reached = speedup is not None and speedup >= (1 - TARGET_TOLERANCE) * check.target

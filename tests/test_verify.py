@@ -85,6 +85,7 @@ def test_each_claim_carries_the_gpu_it_was_measured_on():
     task = verify.Check("id", sweep.model, sweep.sampler, sweep.steps, tuple(sweep.accelerators), 1.2)
     [checked] = verify.with_scripts([task], Agent(live_search="never"))
     assert checked.claim["device"] == sweep.provenance.device and sweep.model in checked.source.splitlines()[0]
+    assert checked.claim["protocol_version"] == sweep.provenance.protocol_version  # verify rows record it
 
 
 def check(target, status, claimed, interval=None, device=None):
@@ -98,8 +99,10 @@ def test_judging_a_claim_against_what_the_script_measured():
     assert verify.judge(check(2.0, "ok", 2.5), {"speedup": 1.9})["verdict"] == "missed"
     assert verify.judge(check(4.0, "infeasible", 3.0), {"speedup": 3.1})["verdict"] == "honestly infeasible"
     assert verify.judge(check(2.0, "ok", 2.5), {"error": "exit 1: boom"})["verdict"] == "script failed"
-    row = verify.judge(check(2.0, "ok", 2.5), {"speedup": 2.0, "baseline_latency_s": 0.8, "latency_s": 0.4})
+    row = verify.judge(check(2.0, "ok", 2.5), {"speedup": 2.0, "baseline_latency_s": 0.8, "latency_s": 0.4,
+                                                "estimator": "fastest"})
     assert (row["baseline_latency_s"], row["latency_s"], row["ratio"]) == (0.8, 0.4, 0.8)
+    assert row["estimator"] == "fastest"  # how the script took its figure, beside the claim's protocol
     rows = [verify.judge(check(2.0, "ok", 2.5), {"speedup": s, "ssim": 0.99}) for s in (2.5, 2.0, 1.0)]
     summary = verify.summary(rows)
     assert summary["feasible_claims"] == 3 and summary["reached"] == 2 and summary["pass_rate"] == 0.667
