@@ -9,7 +9,7 @@ from typing import Optional
 from rich.table import Table
 
 from core.task import Task, combination_label
-from tools.render import figure_text
+from tools.render import figure_text, graph_basis
 
 
 def task_table(task: Task, sources: Optional[dict] = None, assumed: Optional[dict] = None) -> Table:
@@ -51,6 +51,8 @@ def print_resolution(console, resolution, sources: Optional[dict] = None) -> Non
     if source is not None and source.device:
         console.print(f"Measured on: {source.device}, {source.dtype}, {source.resolution} px, "
                       f"{source.weights} weights" + (", quality a proxy" if source.weights != "real" else ""))
+    if graph_basis(resolution):
+        console.print(graph_basis(resolution))
     for warning in resolution.warnings:
         console.print(f"[yellow]Warning:[/yellow] {warning}")
 

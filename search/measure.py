@@ -29,6 +29,7 @@ METRICS = ("ssim", "psnr")
 PROTOCOL_VERSION = 5
 PREDICTED_SINCE = 4  # the first version whose graph figures are prediction intervals
 TIMED_SINCE = 4  # the first version that times as this one does (5 estimates graph figures differently)
+FASTEST_SINCE = 5  # the first version whose graph figures are over the eager baseline's fastest run
 LIBRARIES = ("torch", "diffusers", "transformers", "DeepCache", "tgate", "tomesd", "torchmetrics")
 
 

@@ -187,8 +187,11 @@ def test_both_engines_are_shown_and_the_graph_one_is_the_default(shipped):
     assert json.loads(eager_only.output)["engine"] == "eager"
     shown = " ".join(CliRunner().invoke(cli, ["lookup", "SD1.5 DDIM 25 steps DeepCache 2x"]).output.split())
     assert "graph (default)" in shown and "first call" in shown
-    # eager: a confidence interval of the speedup; graph (protocol 4): where 95% of later runs land
+    # eager: a confidence interval of the speedup; graph (protocol 4 on): where 95% of later runs land
     assert "95% interval" in shown and "95% of runs" in shown
+    assert "over the eager pipeline's fastest of 10 timed runs" in shown  # protocol 5: what a graph figure is over
+    older = " ".join(CliRunner().invoke(cli, ["lookup", "SDXL DDIM 25 steps DeepCache 2x"]).output.split())
+    assert "95% of runs" not in older and "fastest of 10" not in older  # a first-version figure is neither
 
 
 def test_installed_copy_finds_its_data_without_the_checkout(tmp_path):

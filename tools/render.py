@@ -18,7 +18,8 @@ from pathlib import Path
 from core.pareto import interval_text
 from core.task import MODEL_INFO, SAMPLER_INFO, combination_label
 from search.accelerators import plan as accelerator_plan
-from search.measure import PREDICTED_SINCE
+from search.measure import FASTEST_SINCE, PREDICTED_SINCE
+from search.stats import FASTEST_OF
 from tools.lookup import Resolution
 
 # Modules embedded in every script, in order; lines marked `# not in scripts` are left out.
@@ -70,6 +71,15 @@ def embedded_source(module: str) -> str:
     return body.strip() + "\n"
 
 
+def graph_basis(resolution: Resolution):
+    """What a graph figure is over, where it is a protocol-5 one; None otherwise."""
+    source = resolution.provenance
+    if "graph" not in resolution.choices or source is None or (source.protocol_version or 0) < FASTEST_SINCE:
+        return None
+    return (f"A graph figure is over the eager pipeline's fastest of {FASTEST_OF} timed runs, as --benchmark "
+            "measures it (a host's slow stretches only add time).")
+
+
 def measured_lines(resolution: Resolution) -> list[str]:
     """What the database says of each engine's setting, for the script's docstring and the summary."""
     if not resolution.task.accelerators:
@@ -84,6 +94,7 @@ def measured_lines(resolution: Resolution) -> list[str]:
         lines.append("Measured on: " + ", ".join(f"{k} {data[k]}" for k in keys if data.get(k)))
         if source.weights != "real":
             lines.append("Quality from random weights is only a proxy; the speed figures are real.")
+        lines += filter(None, [graph_basis(resolution)])
         guidance = data.get("guidance_scale", 7.5)
         if guidance != MODEL_INFO[resolution.task.model].guidance_scale:
             lines.append(f"Measured at guidance scale {guidance:g}; this script uses the default of the "
