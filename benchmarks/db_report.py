@@ -63,7 +63,8 @@ def main(path=None):
               f"{source['weights']} weights, {len(source['prompts'])} prompts, {source['protocol']}"
               f"{note}; {minutes:.1f} GPU-minutes")
     print()
-    print("| model | sampler | steps | combination | protocol | eager baseline s | fastest eager | fastest graph "
+    print("| model | sampler | steps | combination | protocol | eager baseline s, median (CV; fastest run) "
+          "| fastest eager | fastest graph "
           "| 2x pick, graph (DeepCache interval/branch) | its SSIM |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for sweep in sorted(current, key=lambda s: (MODELS.index(s.model), s.sampler, s.steps,
@@ -74,9 +75,10 @@ def main(path=None):
         chosen = (knobs(pick.params) if pick.feasible else "infeasible") if pick else "-"
         ssim = f"{pick.measured.quality.ssim:.3f}" if pick and pick.measured else "-"
         spread = statistics.pstdev(sweep.baseline_latencies_s) / statistics.fmean(sweep.baseline_latencies_s)
+        shared = " (shared host)" if workers_on_host(sweep.provenance) > 1 else ""
+        baseline = f"{sweep.baseline_latency_s:.2f} (CV {spread:.0%}; {min(sweep.baseline_latencies_s):.2f})"
         print(f"| {sweep.model} | {sweep.sampler} | {sweep.steps} | {combination_label(sweep.accelerators)} | "
-              f"{version(sweep)}{' (shared host)' if workers_on_host(sweep.provenance) > 1 else ''} | {sweep.baseline_latency_s:.2f} (CV {spread:.0%}) | {fastest['eager']} | {fastest['graph']} | "
-              f"{chosen} | {ssim} |")
+              f"{version(sweep)}{shared} | {baseline} | {fastest['eager']} | {fastest['graph']} | {chosen} | {ssim} |")
 
 
 if __name__ == "__main__":
