@@ -122,3 +122,35 @@ def assert_graphs_match_eager(pipe, plan, compile_pipeline=None):
         spread = f"eager against itself: max {floor * 255:.2f}/255, mean {mean_floor * 255:.3f}/255"
         assert np.abs(picture - reference).max() <= max(TOLERANCE, 2 * floor), spread
         assert np.abs(picture - reference).mean() <= max(MEAN_TOLERANCE, 2 * mean_floor), spread
+
+
+def test_a_graph_scripts_benchmark_times_max_runs_rounds_over_the_fastest_eager_round(tmp_path):
+    """A generated script's --benchmark on CUDA (protocol 5): the graph contender runs --max-runs
+    rounds and its figure is its fastest eager round over its own median, as search/stats.py
+    `fastest_measured` takes it; on a tiny pipeline, so only the path is checked, not a speed."""
+    import json
+    import os
+    import statistics
+    import subprocess
+    import sys
+
+    from core import db
+    from core.task import Task
+    from tools.lookup import resolve
+    from tools.render import render
+    from tools.validate import tiny_model
+
+    task = Task(model="SD1.5", sampler="DDIM", steps=6, accelerators=["DeepCache"], speedup=2.0)
+    script = tmp_path / "pipeline.py"
+    script.write_text(render(resolve(task, db.load(db.shipped_path()))))
+    done = subprocess.run([sys.executable, str(script), "--model-path", str(tiny_model("SD1.5")), "--device", "cuda",
+                           "--benchmark", "--runs", "3", "--max-runs", "4", "--output", str(tmp_path / "image.png")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["engine"] == "graph" and report["estimator"] == "fastest" and report["rounds"] == 4
+    expected = min(report["baseline_latencies_s"]) / statistics.median(report["latencies_s"])
+    assert abs(report["speedup"] - expected) <= 1e-3 * expected
+    low, high = report["speedup_interval"]
+    assert low <= report["speedup"] <= high
