@@ -250,9 +250,9 @@ def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str]) 
     """About how long `item`'s sweep takes on one GPU, and the GPUs that estimate comes from.
 
     From the sweeps of its model that the current protocol measured, timed as it times (not
-    re-derived from the timings of an older way of timing) on the same engines: the same combination's where there are any, else all of
-    the model's; their median seconds scaled by steps (a sweep's time is its images'). None where the
-    model has none.
+    re-derived from the timings of an older way of timing), on the same engines: the same
+    combination's where there are any, else all of the model's; their median seconds scaled by
+    steps (a sweep's time is its images'). None where the model has none.
     """
     def recorded(sweep) -> dict:  # what the search recorded beyond Provenance's fields
         return sweep.provenance.model_extra or {}
