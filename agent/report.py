@@ -51,8 +51,9 @@ def print_resolution(console, resolution, sources: Optional[dict] = None) -> Non
     if source is not None and source.device:
         console.print(f"Measured on: {source.device}, {source.dtype}, {source.resolution} px, "
                       f"{source.weights} weights" + (", quality a proxy" if source.weights != "real" else ""))
-    if graph_basis(resolution):
-        console.print(graph_basis(resolution))
+    basis = graph_basis(resolution)
+    if basis:
+        console.print(basis)
     for warning in resolution.warnings:
         console.print(f"[yellow]Warning:[/yellow] {warning}")
 

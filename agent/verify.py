@@ -61,6 +61,14 @@ def sample(count: int, seed: int = 0, models=MODELS, samplers=SAMPLERS, steps=GR
     return chosen
 
 
+def combo_key_of(row: dict) -> tuple:
+    """A result row's `core.db.combo_key`, from its id 'SD1.5|DDIM|25|DeepCache|4' (`sample`)."""
+    from core.db import combo_key
+
+    model, sampler, steps, accelerators, _target = row["id"].split("|")
+    return combo_key(model, sampler, int(steps), accelerators.split("+"))
+
+
 def with_scripts(checks: list[Check], agent) -> list[Check]:
     """Each check with the script `agent generate` writes for it and the claim it makes."""
     done = []

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from agent.verify import combo_key_of  # noqa: E402
 from core import db  # noqa: E402
 from search.engine import GRID_TARGETS, restate_fastest  # noqa: E402
 from search.measure import PROTOCOL_VERSION, workers_on_host  # noqa: E402
@@ -41,17 +42,14 @@ def verified_pairs(data: db.Database) -> list[tuple[str, dict, db.Sweep, db.Cand
     for sweep in data.sweeps:
         for candidate in sweep.candidates:
             if candidate.engine == "graph" and candidate.latencies_s:
-                graph[(sweep.model, sweep.sampler, sweep.steps, "+".join(sweep.accelerators),
-                       sweep.baseline_latency_s, candidate.latency_s)] = (sweep, candidate)
+                graph[(sweep.combo_key, sweep.baseline_latency_s, candidate.latency_s)] = (sweep, candidate)
     pairs = []
     for path in sorted(RESULTS.glob("verify_*.jsonl")):
         for line in path.read_text().splitlines():
             row = json.loads(line)
             if row.get("engine") != "graph" or row.get("error") or not row.get("latencies_s"):
                 continue
-            model, sampler, steps, accelerators, _ = row["id"].split("|")
-            key = (model, sampler, int(steps), accelerators, row.get("claimed_baseline_latency_s"),
-                   row.get("claimed_latency_s"))
+            key = (combo_key_of(row), row.get("claimed_baseline_latency_s"), row.get("claimed_latency_s"))
             if key in graph:
                 pairs.append((path.name, row, *graph[key]))
     return pairs

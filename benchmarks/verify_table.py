@@ -21,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from agent.verify import combo_key_of  # noqa: E402
 from core import db  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -37,12 +38,6 @@ def graph_candidates(path: str) -> dict:
                 knobs = candidate.params.deepcache
                 found[(sweep.combo_key, knobs.cache_interval, knobs.cache_branch_id)] = candidate
     return found
-
-
-def combination(row: dict) -> tuple:
-    """A verify row's combination key, from its id 'SD1.5|DDIM|25|DeepCache|4' (agent/verify.py)."""
-    model, sampler, steps, accelerators, _target = row["id"].split("|")
-    return db.combo_key(model, sampler, int(steps), accelerators.split("+"))
 
 
 def sweep_table(path: str) -> None:
@@ -88,7 +83,7 @@ def main() -> None:
         for line in open(path, encoding="utf-8"):
             row = json.loads(line)
             key = next(k for k, c in before.items()
-                       if k[0] == combination(row) and abs(c.latency_s - row["claimed_latency_s"]) < 1e-4)
+                       if k[0] == combo_key_of(row) and abs(c.latency_s - row["claimed_latency_s"]) < 1e-4)
             speedup, cells = row["speedup"], []
             labels.append(label)
             for name, candidate in (("p3", before[key]), ("p4", after[key])):

@@ -88,8 +88,8 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
     if plan:  # before torch: planning needs neither it nor a GPU
         if not grid:
             raise click.UsageError("--plan lists what --grid would measure: add --grid")
-        _print_plan(_grid_items(models, samplers, steps_list), tuple(_choices(engines or "eager,graph", ENGINES)),
-                    _shard(shard), force, db_path)
+        planned = _choices(engines or default_engines("cuda"), ENGINES)  # what a refill on CUDA measures
+        _print_plan(_grid_items(models, samplers, steps_list), tuple(planned), _shard(shard), force, db_path)
         return
     try:
         import torch
