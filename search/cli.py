@@ -63,8 +63,8 @@ def _combination(text: str) -> tuple[str, ...]:
                    "(what a refill measures), eager on the CPU")
 @click.option("--gpus", type=click.IntRange(1), default=1, show_default=True,
               help="with --grid: Dask workers on this host, one per GPU; sweeps measured beside another "
-                   "worker are kept but marked for re-measuring (their figures came out about a fifth "
-                   "high); spread over hosts with --scheduler instead")
+                   "worker are kept but marked for re-measuring (scripts measured a median 0.90 of their figures); "
+                   "spread over hosts with --scheduler instead")
 @click.option("--scheduler", default=None, help="with --grid: address of a running Dask scheduler (several hosts)")
 @click.option("--part-size", type=click.IntRange(0), default=0, show_default=True,
               help="measure sweeps of more settings than this in parts, each stored as it finishes "
@@ -120,8 +120,8 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         click.echo("Note: full-size pipelines on the CPU take minutes a run; --tiny is for CPU demos.", err=True)
     if gpus > 1 and not scheduler and weights != "tiny":
         click.echo(f"Note: {gpus} workers share this host: their sweeps are marked so and measured again by a "
-                   "later refill with one worker per host (beside another worker, figures came out about a "
-                   "fifth high, benchmarks/results/verify_h200x2_7.*).", err=True)
+                   "later refill with one worker per host (beside another worker, scripts measured a median 0.90 of "
+                   "the figures: benchmarks/results/rederive_fastest.txt).", err=True)
     if weights == "tiny":
         click.echo("Note: tiny-model CPU figures show the method works, not deployment speed.", err=True)
 

@@ -64,8 +64,10 @@ def by_current_protocol(source) -> bool:
 
     Two grid workers on one H200 host, taking turns by the host lock, still measured SD1.5's eager
     baseline at 0.79-0.92 s for 20 steps where the scripts later measured 0.62 s, so their graph
-    figures came out about a fifth high (benchmarks/results/verify_h200x2_7.*): such sweeps are
-    served with a warning and measured again by the next refill. So is one measured under Dask's
+    figures came out about a fifth high (benchmarks/results/verify_h200x2_7.*; taken over the
+    baseline's fastest run, protocol 5, the scripts measured a median 0.90 of them,
+    results/rederive_fastest.txt): such sweeps are served with a warning and measured again by the
+    next refill. So is one measured under Dask's
     MALLOC_TRIM_THRESHOLD_ (search/distributed.py `NANNY_CONFIG`, `WORKER_CONFIG`).
     """
     return (source.protocol_version == PROTOCOL_VERSION and workers_on_host(source) == 1

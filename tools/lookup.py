@@ -216,7 +216,7 @@ def _warn_about(choice: Choice, task: Task, warnings: list[str]) -> None:
         where = (f"by one of {workers} grid workers sharing a host" if workers > 1
                  else "in a Dask worker started with MALLOC_TRIM_THRESHOLD_")
         warnings.append(  # why: search/measure.py `by_current_protocol`
-            f"measured {where}, where figures came out about a fifth high, so the speedup may be "
+            f"measured {where}, where scripts measured a median 0.90 of the figures, so the speedup may be "
             "overstated: check it with the script's --benchmark")
     if found.entry is not None and not found.entry.feasible:
         best = found.entry.measured.speedup if found.entry.measured else None
