@@ -4,6 +4,11 @@
 # H200 x2 host, taking turns by the host lock, still measured the eager baseline 30-50% slow
 # (refill_h200x2_10.log, verify_h200x2_7.*): sweeps measured so are marked and measured again by a
 # later refill. Time-boxed and resumable: sweeps of the current protocol are skipped.
+# Eager contenders stop at 6 rounds (`agent search` alone: 10): they take 64% of a sweep's time and
+# almost never reach the 3% interval before the cap. Re-derived from the 45 protocol-5 sweeps
+# (benchmarks/sweep_cost.py, results/sweep_cost.md), 6 rounds take a quarter off a sweep; 1 of 119
+# six-round lower bounds lies above the ten-round estimate, and 107 of the 113 eager targets the
+# ten-round picks reach are still reached. A later --max-rounds overrides it.
 #
 #   bash benchmarks/gpu_refill.sh MINUTES [more `agent search --grid` options]
 #
@@ -15,7 +20,7 @@ minutes=${1:-8}
 shift || true
 source benchmarks/gpu_setup.sh
 python3 -m agent.cli search --grid --weights random --device cuda --dtype float16 --engines eager,graph \
-  --db search_params.json --max-minutes "$minutes" "$@" 2>&1 | grep --line-buffered -v "should be kept in float32" | tee "$out/refill.log"
+  --max-rounds 6 --db search_params.json --max-minutes "$minutes" "$@" 2>&1 | grep --line-buffered -v "should be kept in float32" | tee "$out/refill.log"
 cp search_params.json "$out/search_params.json"
 # Parts of sweeps measured in parts (--part-size) that wait for the rest: copy the file back into the
 # checkout beside search_params.json, so the next call (a fresh machine) goes on from them.

@@ -1,0 +1,105 @@
+"""Where a sweep's GPU time goes, and what fewer eager rounds would cost: from the stored timings of
+the current protocol's sweeps, no GPU needed.
+
+The refill is bounded by device time (one measuring process per host, about a minute a sweep), and
+eager contenders run until their paired interval is within 3%, which on these hosts almost never
+happens before the 10-round cap. This re-derives every sweep as if eager contenders had stopped
+after K rounds (their first K ratios, and only the baseline timings paired with them in the pool the
+graph figures are predicted from), picks every grid target again on both engines, and prints per K:
+the timed seconds saved, how many picks changed, the eager targets still reached, and how often the K-round lower bound sits above
+the full run's estimate (a K-round interval that the longer run contradicts).
+
+    python benchmarks/sweep_cost.py [--db search_params.json] [--rounds 3,4,5,6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from core import db  # noqa: E402
+from search.engine import GRID_TARGETS, restate_fastest  # noqa: E402
+from search.measure import PROTOCOL_VERSION  # noqa: E402
+from search.protocol import stored_figure  # noqa: E402
+from search.stats import speedup_interval  # noqa: E402
+
+
+def truncated(sweep: db.Sweep, rounds: int) -> db.Sweep:
+    """`sweep` as if its eager contenders had stopped after `rounds` rounds."""
+    candidates, pool = [], []
+    for candidate, block in zip(sweep.candidates, sweep.baseline_blocks()):
+        keep = rounds if candidate.engine == "eager" else len(block)
+        candidate = candidate.model_copy(deep=True)
+        if candidate.engine == "eager" and len(candidate.ratios) > keep:
+            candidate.ratios, candidate.latencies_s = candidate.ratios[:keep], candidate.latencies_s[:keep]
+            figure = stored_figure(speedup_interval(candidate.ratios))
+            candidate.speedup, candidate.speedup_interval = figure["speedup"], tuple(figure["speedup_interval"])
+        candidates.append(candidate)
+        pool += block[:keep]
+    restate_fastest(candidates, pool)
+    return sweep.model_copy(update={"candidates": candidates, "baseline_latencies_s": pool})
+
+
+def timed_seconds(sweep: db.Sweep) -> dict[str, float]:
+    """Seconds spent timing each engine's rounds, baseline included."""
+    seconds = {"eager": 0.0, "graph": 0.0}
+    for candidate, block in zip(sweep.candidates, sweep.baseline_blocks()):
+        seconds[candidate.engine] += sum(block) + sum(candidate.latencies_s)
+    return seconds
+
+
+def picks(sweep: db.Sweep) -> dict[tuple, tuple]:
+    """(target, engine) -> (status, params) of every grid target."""
+    chosen = {}
+    for engine in sweep.engines():
+        for target in GRID_TARGETS:
+            entry = db.entry_from_sweep(sweep, target, engine)
+            chosen[(target, engine)] = (entry.status, entry.params.to_json() if entry.params else None)
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=str(db.shipped_path()))
+    parser.add_argument("--rounds", default="3,4,5,6")
+    args = parser.parse_args()
+    sweeps = [s for s in db.load(args.db).sweeps if s.provenance.protocol_version == PROTOCOL_VERSION]
+    if not sweeps:
+        raise SystemExit(f"no sweep of protocol {PROTOCOL_VERSION} in {args.db}")
+    total = sum(s.provenance.model_extra.get("sweep_seconds", 0.0) for s in sweeps)
+    timed = [timed_seconds(s) for s in sweeps]
+    eager_s, graph_s = sum(t["eager"] for t in timed), sum(t["graph"] for t in timed)
+    print(f"{len(sweeps)} sweeps of protocol {PROTOCOL_VERSION} in {os.path.relpath(args.db)}: {total / 60:.1f} GPU-minutes; "
+          f"timing eager contenders and their baseline rounds {eager_s / total:.0%}, graph contenders and "
+          f"theirs {graph_s / total:.0%}, the rest (loading, warm-up, capture, quality images) "
+          f"{1 - (eager_s + graph_s) / total:.0%}")
+    full = [picks(s) for s in sweeps]
+    print("\n| eager rounds at most | sweep time saved | eager picks changed | graph picks changed | "
+          "eager targets reached | K-round lower bound above the full estimate |")
+    print("|---|---|---|---|---|---|")
+    for rounds in (int(r) for r in args.rounds.split(",")):
+        short = [truncated(s, rounds) for s in sweeps]
+        saved = sum(t["eager"] for t in timed) - sum(timed_seconds(s)["eager"] for s in short)
+        changed = {"eager": 0, "graph": 0}
+        counted = {"eager": 0, "graph": 0}
+        reached = 0
+        for before, after in zip(full, (picks(s) for s in short)):
+            for (target, engine), pick in before.items():
+                counted[engine] += 1
+                changed[engine] += after[(target, engine)] != pick
+                reached += engine == "eager" and after[(target, engine)][0] == "ok"
+        above = n = 0
+        for sweep, cut in zip(sweeps, short):
+            for whole, part in zip(sweep.candidates, cut.candidates):
+                if whole.engine == "eager" and len(whole.ratios) > rounds:
+                    n += 1
+                    above += part.speedup_interval[0] > whole.speedup
+        print(f"| {rounds} | {saved / total:.0%} ({saved / 60:.1f} min) | {changed['eager']} of {counted['eager']} "
+              f"| {changed['graph']} of {counted['graph']} | {reached} | {above} of {n} |")
+
+
+if __name__ == "__main__":
+    main()
