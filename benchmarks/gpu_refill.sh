@@ -8,7 +8,8 @@
 # almost never reach the 3% interval before the cap. Re-derived from the 45 protocol-5 sweeps
 # (benchmarks/sweep_cost.py, results/sweep_cost.md), 6 rounds take a quarter off a sweep; 1 of 119
 # six-round lower bounds lies above the ten-round estimate, and 107 of the 113 eager targets the
-# ten-round picks reach are still reached. A later --max-rounds overrides it.
+# ten-round picks reach are still reached. A later --max-rounds overrides it; plan a refill with
+# `agent search --grid --plan --db search_params.json --max-rounds 6`.
 #
 #   bash benchmarks/gpu_refill.sh MINUTES [more `agent search --grid` options]
 #

@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from core import db  # noqa: E402
-from search.engine import GRID_TARGETS, restate_fastest  # noqa: E402
+from search.engine import GRID_TARGETS, eager_seconds_past, restate_fastest  # noqa: E402
 from search.measure import PROTOCOL_VERSION  # noqa: E402
 from search.protocol import stored_figure  # noqa: E402
 from search.stats import speedup_interval  # noqa: E402
@@ -82,7 +82,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for rounds in (int(r) for r in args.rounds.split(",")):
         short = [truncated(s, rounds) for s in sweeps]
-        saved = sum(t["eager"] for t in timed) - sum(timed_seconds(s)["eager"] for s in short)
+        saved = sum(eager_seconds_past(s, rounds) for s in sweeps)
         changed = {"eager": 0, "graph": 0}
         counted = {"eager": 0, "graph": 0}
         reached = 0

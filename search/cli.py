@@ -89,7 +89,8 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
         if not grid:
             raise click.UsageError("--plan lists what --grid would measure: add --grid")
         planned = _choices(engines or default_engines("cuda"), ENGINES)  # what a refill on CUDA measures
-        _print_plan(_grid_items(models, samplers, steps_list), tuple(planned), _shard(shard), force, db_path)
+        _print_plan(_grid_items(models, samplers, steps_list), tuple(planned), _shard(shard), force, db_path,
+                    max_rounds)
         return
     try:
         import torch
@@ -165,8 +166,9 @@ def _shard(text):
         raise click.BadParameter(str(error), param_hint="--shard") from None
 
 
-def _print_plan(items, engines, shard, force, db_path) -> None:
-    """What `--grid` would measure, each sweep with its estimate (search/engine.py `estimate_seconds`)."""
+def _print_plan(items, engines, shard, force, db_path, max_rounds) -> None:
+    """What `--grid` would measure, each sweep with its estimate (search/engine.py `estimate_seconds`),
+    for eager contenders capped at `max_rounds` rounds."""
     from core import db
     from search.engine import estimate_seconds, plan_grid
 
@@ -175,7 +177,7 @@ def _print_plan(items, engines, shard, force, db_path) -> None:
     grid = plan_grid(items, data, engines, shard, force)
     known, unknown, gpus = 0.0, 0, set()
     for item in grid.todo:
-        estimate = estimate_seconds(item, data, engines)
+        estimate = estimate_seconds(item, data, engines, max_rounds)
         if estimate is None:
             unknown += 1
             click.echo(f"{item.label():<45} no estimate")

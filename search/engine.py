@@ -246,13 +246,22 @@ def parse_shard(text: Optional[str]) -> tuple[int, int]:
     return shard, total
 
 
-def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str]) -> Optional[tuple[float, list[str]]]:
+def eager_seconds_past(sweep: db.Sweep, rounds: int) -> float:
+    """Seconds `sweep` spent timing eager contenders beyond their first `rounds` rounds, the paired
+    baseline timings included: what a cap of `rounds` (`--max-rounds`) would not have spent."""
+    return sum(sum(block[rounds:]) + sum(candidate.latencies_s[rounds:])
+               for candidate, block in zip(sweep.candidates, sweep.baseline_blocks()) if candidate.engine == "eager")
+
+
+def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str],
+                     max_rounds: Optional[int] = None) -> Optional[tuple[float, list[str]]]:
     """About how long `item`'s sweep takes on one GPU, and the GPUs that estimate comes from.
 
     From the sweeps of its model that the current protocol measured, timed as it times (not
     re-derived from the timings of an older way of timing), on the same engines: the same
     combination's where there are any, else all of the model's; their median seconds scaled by
-    steps (a sweep's time is its images'). None where the model has none.
+    steps (a sweep's time is its images'), less what their eager contenders spent past
+    `max_rounds` rounds. None where the model has none.
     """
     def recorded(sweep) -> dict:  # what the search recorded beyond Provenance's fields
         return sweep.provenance.model_extra or {}
@@ -265,7 +274,10 @@ def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str]) 
     chosen = same or mine
     if not chosen:
         return None
-    return (median([recorded(s)["sweep_seconds"] / s.steps for s in chosen]) * item.steps,
+    def seconds(sweep) -> float:
+        return recorded(sweep)["sweep_seconds"] - (eager_seconds_past(sweep, max_rounds) if max_rounds else 0.0)
+
+    return (median([seconds(s) / s.steps for s in chosen]) * item.steps,
             sorted({s.provenance.device or "unknown GPU" for s in chosen}))
 
 

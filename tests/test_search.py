@@ -211,6 +211,30 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
         assert refused.exit_code == 2 and "expected step counts" in refused.output
 
 
+def test_grid_plan_takes_off_what_eager_rounds_past_max_rounds_cost(tmp_path):
+    """A refill capping eager contenders (`gpu_refill.sh`: --max-rounds 6) is planned from the
+    measured sweeps less the seconds their eager rounds spent past the cap."""
+    from agent.cli import cli
+    from search.engine import eager_seconds_past
+
+    measured = next(s for s in db.load().sweeps if s.provenance.protocol_version == PROTOCOL_VERSION
+                    and timed_by(s.provenance) >= TIMED_SINCE
+                    and any(c.engine == "eager" and len(c.latencies_s) > 6 for c in s.candidates))
+    path = tmp_path / "db.json"
+    path.write_text(db.Database(sweeps=[measured]).model_dump_json())
+    seconds = measured.provenance.model_dump()["sweep_seconds"]
+    past = eager_seconds_past(measured, 6)
+    assert 0 < past < seconds and eager_seconds_past(measured, 10) == 0.0
+    label = f"{measured.model} {measured.sampler} {2 * measured.steps} {'+'.join(measured.accelerators)} "
+    for rounds, expected in (("10", seconds), ("6", seconds - past)):
+        result = CliRunner().invoke(cli, ["search", "--grid", "--plan", "--models", measured.model, "--samplers",
+                                          measured.sampler, "--steps-list", str(2 * measured.steps), "--engines",
+                                          ",".join(measured.engines()), "--max-rounds", rounds, "--db", str(path)])
+        assert result.exit_code == 0, result.output
+        line = next(text for text in result.output.splitlines() if text.startswith(label))
+        assert f"~{2 * expected / 60:.1f} min" in line
+
+
 @gpu
 def test_full_size_random_search_on_cuda(tmp_path):
     config = SearchConfig(weights="random", device="cuda", dtype="float16", max_rounds=3,
