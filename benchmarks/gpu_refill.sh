@@ -4,10 +4,10 @@
 # H200 x2 host, taking turns by the host lock, still measured the eager baseline 30-50% slow
 # (refill_h200x2_10.log, verify_h200x2_7.*): sweeps measured so are marked and measured again by a
 # later refill. Time-boxed and resumable: sweeps of the current protocol are skipped.
-# Eager contenders stop at 6 rounds (`agent search` alone: 10): they take 64% of a sweep's time and
-# almost never reach the 3% interval before the cap. Re-derived from the 45 protocol-5 sweeps
-# (benchmarks/sweep_cost.py, results/sweep_cost.md), 6 rounds take a quarter off a sweep; 1 of 119
-# six-round lower bounds lies above the ten-round estimate, and 107 of the 113 eager targets the
+# Eager contenders stop at 6 rounds (`agent search` alone: 10): they take 65% of a sweep's time and
+# 84% of them ran to the 10-round cap. Re-derived from the 43 sweeps timed by protocol 5
+# (benchmarks/sweep_cost.py, results/sweep_cost.md), 6 rounds take a quarter off a sweep; 1 of 109
+# six-round lower bounds lies above the ten-round estimate, and 98 of the 104 eager targets the
 # ten-round picks reach are still reached. A later --max-rounds overrides it; plan a refill with
 # `agent search --grid --plan --db search_params.json --max-rounds 6`.
 #

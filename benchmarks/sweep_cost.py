@@ -6,7 +6,8 @@ eager contenders run until their paired interval is within 3%, which on these ho
 happens before the 10-round cap. This re-derives every sweep as if eager contenders had stopped
 after K rounds (their first K ratios, and only the baseline timings paired with them in the pool the
 graph figures are predicted from), picks every grid target again on both engines, and prints per K:
-the timed seconds saved, how many picks changed, the eager targets still reached, and how often the K-round lower bound sits above
+the timed seconds saved, how many picks changed, how many of the eager targets reached at the cap
+are still reached, and how often the K-round lower bound sits above
 the full run's estimate (a K-round interval that the longer run contradicts).
 
     python benchmarks/sweep_cost.py [--db search_params.json] [--rounds 3,4,5,6]
@@ -22,9 +23,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from core import db  # noqa: E402
 from search.engine import GRID_TARGETS, eager_seconds_past, restate_fastest  # noqa: E402
-from search.measure import PROTOCOL_VERSION  # noqa: E402
+from search.engine import SearchConfig  # noqa: E402
+from search.measure import PROTOCOL_VERSION, TIMED_SINCE, timed_by  # noqa: E402
 from search.protocol import stored_figure  # noqa: E402
 from search.stats import speedup_interval  # noqa: E402
+
+MIN_ROUNDS = SearchConfig.min_rounds  # a real run times at least this many, whatever the cap
 
 
 def truncated(sweep: db.Sweep, rounds: int) -> db.Sweep:
@@ -64,41 +68,51 @@ def picks(sweep: db.Sweep) -> dict[tuple, tuple]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=str(db.shipped_path()))
-    parser.add_argument("--rounds", default="3,4,5,6")
+    parser.add_argument("--rounds", default="3,4,5,6", help=f"caps to try, each at least {MIN_ROUNDS}")
     args = parser.parse_args()
-    sweeps = [s for s in db.load(args.db).sweeps if s.provenance.protocol_version == PROTOCOL_VERSION]
+    caps = sorted({max(MIN_ROUNDS, int(r)) for r in args.rounds.split(",")})
+    sweeps = [s for s in db.load(args.db).sweeps  # timed as the current protocol times: its seconds
+              if s.provenance.protocol_version == PROTOCOL_VERSION and timed_by(s.provenance) >= TIMED_SINCE]
     if not sweeps:
-        raise SystemExit(f"no sweep of protocol {PROTOCOL_VERSION} in {args.db}")
+        raise SystemExit(f"no sweep timed by protocol {PROTOCOL_VERSION} in {args.db}")
     total = sum(s.provenance.model_extra.get("sweep_seconds", 0.0) for s in sweeps)
     timed = [timed_seconds(s) for s in sweeps]
     eager_s, graph_s = sum(t["eager"] for t in timed), sum(t["graph"] for t in timed)
-    print(f"{len(sweeps)} sweeps of protocol {PROTOCOL_VERSION} in {os.path.relpath(args.db)}: {total / 60:.1f} GPU-minutes; "
-          f"timing eager contenders and their baseline rounds {eager_s / total:.0%}, graph contenders and "
-          f"theirs {graph_s / total:.0%}, the rest (loading, warm-up, capture, quality images) "
-          f"{1 - (eager_s + graph_s) / total:.0%}")
+    rounds = [len(c.ratios) for s in sweeps for c in s.candidates if c.engine == "eager"]
+    capped = sum(r >= SearchConfig.max_rounds for r in rounds)
+    print(f"{len(sweeps)} sweeps timed by protocol {PROTOCOL_VERSION} in {os.path.relpath(args.db)}: "
+          f"{total / 60:.1f} GPU-minutes; timing eager contenders and their baseline rounds {eager_s / total:.0%}, "
+          f"graph contenders and theirs {graph_s / total:.0%}, the rest (loading, warm-up, capture, quality "
+          f"images) {1 - (eager_s + graph_s) / total:.0%}. {capped} of {len(rounds)} eager contenders ran to "
+          f"the {SearchConfig.max_rounds}-round cap.")
     full = [picks(s) for s in sweeps]
-    print("\n| eager rounds at most | sweep time saved | eager picks changed | graph picks changed | "
-          "eager targets reached | K-round lower bound above the full estimate |")
+    reached_full = sum(status == "ok" for chosen in full for (_, engine), (status, _) in chosen.items()
+                       if engine == "eager")
+    print(f"\n| eager rounds at most | sweep time saved | eager picks changed | graph picks changed | "
+          f"of the {reached_full} eager targets reached at {SearchConfig.max_rounds} rounds, still reached "
+          "(and newly reached) | K-round lower bound above the full estimate |")
     print("|---|---|---|---|---|---|")
-    for rounds in (int(r) for r in args.rounds.split(",")):
-        short = [truncated(s, rounds) for s in sweeps]
-        saved = sum(eager_seconds_past(s, rounds) for s in sweeps)
+    for cap in caps:
+        short = [truncated(s, cap) for s in sweeps]
+        saved = sum(eager_seconds_past(s, cap) for s in sweeps)
         changed = {"eager": 0, "graph": 0}
         counted = {"eager": 0, "graph": 0}
-        reached = 0
+        kept = new = 0
         for before, after in zip(full, (picks(s) for s in short)):
             for (target, engine), pick in before.items():
                 counted[engine] += 1
                 changed[engine] += after[(target, engine)] != pick
-                reached += engine == "eager" and after[(target, engine)][0] == "ok"
+                if engine == "eager" and after[(target, engine)][0] == "ok":
+                    kept += pick[0] == "ok"
+                    new += pick[0] != "ok"
         above = n = 0
         for sweep, cut in zip(sweeps, short):
             for whole, part in zip(sweep.candidates, cut.candidates):
-                if whole.engine == "eager" and len(whole.ratios) > rounds:
+                if whole.engine == "eager" and len(whole.ratios) > cap:
                     n += 1
                     above += part.speedup_interval[0] > whole.speedup
-        print(f"| {rounds} | {saved / total:.0%} ({saved / 60:.1f} min) | {changed['eager']} of {counted['eager']} "
-              f"| {changed['graph']} of {counted['graph']} | {reached} | {above} of {n} |")
+        print(f"| {cap} | {saved / total:.0%} ({saved / 60:.1f} min) | {changed['eager']} of {counted['eager']} "
+              f"| {changed['graph']} of {counted['graph']} | {kept} ({new}) | {above} of {n} |")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def search(model, sampler, steps, accelerators, targets, grid, models, samplers,
             raise click.UsageError("--plan lists what --grid would measure: add --grid")
         planned = _choices(engines or default_engines("cuda"), ENGINES)  # what a refill on CUDA measures
         _print_plan(_grid_items(models, samplers, steps_list), tuple(planned), _shard(shard), force, db_path,
-                    max_rounds)
+                    max(min_rounds, max_rounds))  # what a run times at least, as below
         return
     try:
         import torch

@@ -261,7 +261,8 @@ def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str],
     re-derived from the timings of an older way of timing), on the same engines: the same
     combination's where there are any, else all of the model's; their median seconds scaled by
     steps (a sweep's time is its images'), less what their eager contenders spent past
-    `max_rounds` rounds. None where the model has none.
+    `max_rounds` rounds (nothing is added for a cap above what they were measured with). None where
+    the model has none.
     """
     def recorded(sweep) -> dict:  # what the search recorded beyond Provenance's fields
         return sweep.provenance.model_extra or {}

@@ -223,10 +223,20 @@ def test_grid_plan_takes_off_what_eager_rounds_past_max_rounds_cost(tmp_path):
     path = tmp_path / "db.json"
     path.write_text(db.Database(sweeps=[measured]).model_dump_json())
     seconds = measured.provenance.model_dump()["sweep_seconds"]
-    past = eager_seconds_past(measured, 6)
-    assert 0 < past < seconds and eager_seconds_past(measured, 10) == 0.0
+
+    def past(cap):  # one baseline timing a round, candidate after candidate
+        total, start = 0.0, 0
+        for candidate in measured.candidates:
+            rounds = len(candidate.latencies_s)
+            if candidate.engine == "eager":
+                total += sum(measured.baseline_latencies_s[start + cap:start + rounds]) + sum(candidate.latencies_s[cap:])
+            start += rounds
+        return total
+
+    assert 0 < past(6) < past(3) < seconds and abs(eager_seconds_past(measured, 6) - past(6)) < 1e-9
+    assert eager_seconds_past(measured, 10) == 0.0
     label = f"{measured.model} {measured.sampler} {2 * measured.steps} {'+'.join(measured.accelerators)} "
-    for rounds, expected in (("10", seconds), ("6", seconds - past)):
+    for rounds, expected in (("10", seconds), ("6", seconds - past(6)), ("2", seconds - past(3))):  # a run times 3 at least
         result = CliRunner().invoke(cli, ["search", "--grid", "--plan", "--models", measured.model, "--samplers",
                                           measured.sampler, "--steps-list", str(2 * measured.steps), "--engines",
                                           ",".join(measured.engines()), "--max-rounds", rounds, "--db", str(path)])

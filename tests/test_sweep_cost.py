@@ -1,11 +1,13 @@
 """benchmarks/sweep_cost.py re-derives stored sweeps as if eager contenders had stopped earlier; the
-refill's --max-rounds rests on it, so its re-derivation is checked against the stored figures."""
+refill's --max-rounds rests on it, so its re-derivation is checked against figures worked out here."""
 
 import importlib.util
 from pathlib import Path
 
 from core import db
 from search.measure import PROTOCOL_VERSION
+from search.protocol import stored_figure
+from search.stats import FASTEST_OF, fastest_speedup, speedup_interval
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "sweep_cost.py"
 
@@ -17,31 +19,44 @@ def _sweep_cost():
     return module
 
 
-def _current_sweep_with_both_engines() -> db.Sweep:
-    return next(s for s in db.load(db.shipped_path()).sweeps
-                if s.provenance.protocol_version == PROTOCOL_VERSION and s.engines() == ["eager", "graph"]
-                and any(c.engine == "eager" and len(c.ratios) == 10 for c in s.candidates))
+def _current_sweeps() -> list[db.Sweep]:
+    sweeps = [s for s in db.load(db.shipped_path()).sweeps
+              if s.provenance.protocol_version == PROTOCOL_VERSION and s.engines() == ["eager", "graph"]]
+    assert sweeps, f"the shipped database has no two-engine sweep of protocol {PROTOCOL_VERSION}"
+    return sweeps
 
 
-def test_with_every_round_kept_the_stored_figures_and_picks_come_back():
+def test_with_every_round_kept_every_stored_figure_and_pick_comes_back():
     sweep_cost = _sweep_cost()
-    sweep = _current_sweep_with_both_engines()
-    again = sweep_cost.truncated(sweep, 10)
-    assert [(c.speedup, tuple(c.speedup_interval)) for c in again.candidates] == \
-        [(c.speedup, tuple(c.speedup_interval)) for c in sweep.candidates]
-    assert sweep_cost.picks(again) == sweep_cost.picks(sweep)
+    for sweep in _current_sweeps():
+        again = sweep_cost.truncated(sweep, 10)
+        assert [(c.speedup, tuple(c.speedup_interval)) for c in again.candidates] == \
+            [(c.speedup, tuple(c.speedup_interval)) for c in sweep.candidates], sweep.label()
+        assert sweep_cost.picks(again) == sweep_cost.picks(sweep), sweep.label()
 
 
-def test_fewer_eager_rounds_cut_their_ratios_and_their_baseline_timings_and_leave_graph_rounds():
+def test_fewer_eager_rounds_refigure_eager_from_their_first_rounds_and_graph_over_the_cut_pool():
     sweep_cost = _sweep_cost()
-    sweep = _current_sweep_with_both_engines()
+    sweep = next((s for s in _current_sweeps() if any(c.engine == "eager" and len(c.ratios) > 4 for c in s.candidates)),
+                 None)
+    assert sweep is not None, "no protocol-5 sweep with an eager contender timed more than 4 rounds"
     short = sweep_cost.truncated(sweep, 4)
-    for whole, part, block in zip(sweep.candidates, short.candidates, short.baseline_blocks()):
-        if whole.engine == "eager":
-            assert part.ratios == whole.ratios[:4] and len(block) == min(4, len(whole.ratios))
+    pool, start = [], 0
+    for candidate in sweep.candidates:  # the baseline timings, one a round, candidate after candidate
+        rounds = len(candidate.latencies_s)
+        pool += sweep.baseline_latencies_s[start:start + (min(4, rounds) if candidate.engine == "eager" else rounds)]
+        start += rounds
+    assert short.baseline_latencies_s == pool
+    for whole, part in zip(sweep.candidates, short.candidates):
+        if whole.engine == "eager" and len(whole.ratios) <= 4:  # stopped by itself: as stored
+            expected = {"speedup": whole.speedup, "speedup_interval": list(whole.speedup_interval)}
+            assert part.ratios == whole.ratios
+        elif whole.engine == "eager":
+            expected = stored_figure(speedup_interval(whole.ratios[:4]))
+            assert part.ratios == whole.ratios[:4] and part.latencies_s == whole.latencies_s[:4]
         else:
-            assert part.latencies_s == whole.latencies_s and len(block) == len(whole.latencies_s)
-    assert sweep_cost.timed_seconds(short)["eager"] < sweep_cost.timed_seconds(sweep)["eager"]
+            expected = stored_figure(fastest_speedup(pool, whole.latencies_s, FASTEST_OF))
+            assert part.latencies_s == whole.latencies_s
+        assert (part.speedup, list(part.speedup_interval)) == (expected["speedup"], expected["speedup_interval"])
     assert sweep_cost.timed_seconds(short)["graph"] == sweep_cost.timed_seconds(sweep)["graph"]
-    eager = [c for c in short.candidates if c.engine == "eager" and len(c.ratios) == 4]
-    assert eager and all(c.speedup_interval[0] <= c.speedup <= c.speedup_interval[1] for c in eager)
+    assert sweep_cost.timed_seconds(short)["eager"] < sweep_cost.timed_seconds(sweep)["eager"]
