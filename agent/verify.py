@@ -220,18 +220,21 @@ def chart(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6, 5))
+    figure, axes = plt.subplots(figsize=(8, 5))
     for verdict, colour in (("reached", "tab:green"), ("missed", "tab:red"),
                             ("honestly infeasible", "tab:gray"), ("infeasible claim, but reached", "tab:orange")):
         points = [(r["claimed_speedup"], r["speedup"]) for r in rows
                   if r["verdict"] == verdict and r["claimed_speedup"] and r["speedup"]]
         if points:
             axes.scatter(*zip(*points), label=f"{verdict} ({len(points)})", color=colour, s=18)
+    asked = [(r["claimed_speedup"], r["target"]) for r in rows if r["claimed_speedup"] and r["speedup"]]
+    if asked:  # a task is reached when its point stands on or above its own target's tick
+        axes.scatter(*zip(*asked), marker="_", s=160, color="black", linewidths=1.2, label="asked target")
     top = max([r["speedup"] or 0 for r in rows] + [r["claimed_speedup"] or 0 for r in rows] + [2])
     axes.plot([1, top], [1, top], color="black", linewidth=0.8, label="script = database")
     axes.set_xlabel("database's speedup (claimed)")
     axes.set_ylabel("script's --benchmark speedup (measured)")
     axes.set_title("agent verify: generated scripts re-run")
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: no point hidden
     figure.tight_layout()
     figure.savefig(path, dpi=120)
