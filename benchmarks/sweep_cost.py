@@ -56,13 +56,9 @@ def timed_seconds(sweep: db.Sweep) -> dict[str, float]:
 
 
 def picks(sweep: db.Sweep) -> dict[tuple, tuple]:
-    """(target, engine) -> (status, params) of every grid target."""
-    chosen = {}
-    for engine in sweep.engines():
-        for target in GRID_TARGETS:
-            entry = db.entry_from_sweep(sweep, target, engine)
-            chosen[(target, engine)] = (entry.status, entry.params.to_json() if entry.params else None)
-    return chosen
+    """(target, engine) -> (status, params) of every grid target, as `db.store_sweep` picks them."""
+    return {(entry.target, entry.engine): (entry.status, entry.params.to_json() if entry.params else None)
+            for target in GRID_TARGETS for entry in db.entries_from_sweep(sweep, target)}
 
 
 def main() -> None:
