@@ -8,7 +8,12 @@ after K rounds (their first K ratios, and only the baseline timings paired with 
 graph figures are predicted from), picks every grid target again on both engines, and prints per K:
 the timed seconds saved, how many picks changed, how many of the eager targets reached at the cap
 are still reached, and how often the K-round lower bound sits above
-the full run's estimate (a K-round interval that the longer run contradicts).
+the full run's estimate (a K-round interval that the longer run contradicts). Only sweeps measured
+at the full cap (`SearchConfig.max_rounds`) are re-derived so.
+
+Then it checks the refill plan (`agent search --grid --plan`) against what sweeps took: each sweep's
+seconds as `estimate_seconds` would have planned them just before it ran (from the sweeps dated
+before it, at its own round cap) beside its recorded seconds.
 
     python benchmarks/sweep_cost.py [--db search_params.json] [--rounds 3,4,5,6]
 """
@@ -18,13 +23,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from core import db  # noqa: E402
-from search.engine import GRID_TARGETS, eager_seconds_past, restate_fastest  # noqa: E402
-from search.engine import SearchConfig  # noqa: E402
-from search.measure import PROTOCOL_VERSION, TIMED_SINCE, timed_by  # noqa: E402
+from search.engine import GRID_TARGETS, eager_seconds_past, estimate_seconds, restate_fastest  # noqa: E402
+from search.engine import GridItem, SearchConfig  # noqa: E402
+from search.measure import PROTOCOL_VERSION, TIMED_SINCE, round_cap, timed_by  # noqa: E402
 from search.protocol import stored_figure  # noqa: E402
 from search.stats import speedup_interval  # noqa: E402
 
@@ -61,22 +67,54 @@ def picks(sweep: db.Sweep) -> dict[tuple, tuple]:
             for target in GRID_TARGETS for entry in db.entries_from_sweep(sweep, target)}
 
 
+def planned(sweep: db.Sweep, data: db.Database) -> Optional[float]:
+    """The seconds the refill plan gave `sweep` just before it ran: estimated from the sweeps dated
+    before it, at its own round cap; None where there were none to estimate from."""
+    def date(s: db.Sweep) -> str:
+        return (s.provenance.model_extra or {}).get("date") or ""
+
+    before = data.model_copy(update={"sweeps": [s for s in data.sweeps if date(s) < date(sweep)]})
+    item = GridItem(sweep.model, sweep.sampler, sweep.steps, tuple(sweep.accelerators))
+    estimate = estimate_seconds(item, before, sweep.engines(), round_cap(sweep.provenance))
+    return estimate[0] if estimate else None
+
+
+def plan_check(sweeps: list[db.Sweep], data: db.Database) -> None:
+    """Print, per round cap, the planned seconds of `sweeps` against those they took."""
+    print("\n| eager round cap | sweeps with a plan | planned GPU-min | took GPU-min | took / planned | "
+          "per sweep, least-most |")
+    print("|---|---|---|---|---|---|")
+    for cap in sorted({round_cap(s.provenance) for s in sweeps}):
+        pairs = [(plan, s.provenance.model_extra["sweep_seconds"]) for s in sweeps
+                 if round_cap(s.provenance) == cap and (plan := planned(s, data))]
+        if not pairs:
+            continue
+        plan_s, took_s = sum(p for p, _ in pairs), sum(t for _, t in pairs)
+        ratios = [t / p for p, t in pairs]
+        print(f"| {cap} | {len(pairs)} | {plan_s / 60:.1f} | {took_s / 60:.1f} | {took_s / plan_s:.2f} | "
+              f"{min(ratios):.2f}-{max(ratios):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=str(db.shipped_path()))
     parser.add_argument("--rounds", default="3,4,5,6", help=f"caps to try, each at least {MIN_ROUNDS}")
     args = parser.parse_args()
     caps = sorted({max(MIN_ROUNDS, int(r)) for r in args.rounds.split(",")})
-    sweeps = [s for s in db.load(args.db).sweeps  # timed as the current protocol times: its seconds
-              if s.provenance.protocol_version == PROTOCOL_VERSION and timed_by(s.provenance) >= TIMED_SINCE]
+    data = db.load(args.db)
+    timed_now = [s for s in data.sweeps  # timed as the current protocol times: its seconds
+                 if s.provenance.protocol_version == PROTOCOL_VERSION and timed_by(s.provenance) >= TIMED_SINCE]
+    sweeps = [s for s in timed_now if round_cap(s.provenance) == SearchConfig.max_rounds]
     if not sweeps:
-        raise SystemExit(f"no sweep timed by protocol {PROTOCOL_VERSION} in {args.db}")
+        raise SystemExit(f"no sweep timed by protocol {PROTOCOL_VERSION} at {SearchConfig.max_rounds} rounds "
+                         f"in {args.db}")
     total = sum(s.provenance.model_extra.get("sweep_seconds", 0.0) for s in sweeps)
     timed = [timed_seconds(s) for s in sweeps]
     eager_s, graph_s = sum(t["eager"] for t in timed), sum(t["graph"] for t in timed)
     rounds = [len(c.ratios) for s in sweeps for c in s.candidates if c.engine == "eager"]
     capped = sum(r >= SearchConfig.max_rounds for r in rounds)
-    print(f"{len(sweeps)} sweeps timed by protocol {PROTOCOL_VERSION} in {os.path.relpath(args.db)}: "
+    print(f"{len(sweeps)} sweeps timed by protocol {PROTOCOL_VERSION} at up to {SearchConfig.max_rounds} eager "
+          f"rounds in {os.path.relpath(args.db)}: "
           f"{total / 60:.1f} GPU-minutes; timing eager contenders and their baseline rounds {eager_s / total:.0%}, "
           f"graph contenders and theirs {graph_s / total:.0%}, the rest (loading, warm-up, capture, quality "
           f"images) {1 - (eager_s + graph_s) / total:.0%}. {capped} of {len(rounds)} eager contenders ran to "
@@ -109,6 +147,7 @@ def main() -> None:
                     above += part.speedup_interval[0] > whole.speedup
         print(f"| {cap} | {saved / total:.0%} ({saved / 60:.1f} min) | {changed['eager']} of {counted['eager']} "
               f"| {changed['graph']} of {counted['graph']} | {kept} ({new}) | {above} of {n} |")
+    plan_check(timed_now, data)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+import re
 import statistics
 from importlib import metadata
+from typing import Optional
 
 from search.stats import FASTEST_OF
 
@@ -46,6 +48,16 @@ def timed_by(source) -> int:
     records it (benchmarks/rederive_fastest.py); 0 before versions."""
     extra = source.model_extra or {}
     return int(extra.get("timed_by") or source.protocol_version or 0)
+
+
+def round_cap(source) -> Optional[int]:
+    """The most rounds a sweep's eager contenders could run: its recorded `rounds`, or for a sweep
+    recorded before that field, read from the protocol line `provenance` writes; None if neither."""
+    extra = source.model_extra or {}
+    if extra.get("rounds"):
+        return int(extra["rounds"]["max"])
+    found = re.search(r"then \d+ to (\d+) interleaved rounds", extra.get("protocol") or "")
+    return int(found.group(1)) if found else None
 
 
 def workers_on_host(source) -> int:
@@ -141,6 +153,7 @@ def provenance(*, device: str, dtype: str, resolution: int, weights: str, prompt
         "libraries": library_versions(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sweep_seconds": round(seconds, 1),
+        "rounds": {"min": min_rounds, "max": max_rounds, "tolerance": tolerance},
         "measured_by": "agent search (search/engine.py)",
     }
     if cpu is not None:

@@ -60,3 +60,30 @@ def test_fewer_eager_rounds_refigure_eager_from_their_first_rounds_and_graph_ove
         assert (part.speedup, list(part.speedup_interval)) == (expected["speedup"], expected["speedup_interval"])
     assert sweep_cost.timed_seconds(short)["graph"] == sweep_cost.timed_seconds(sweep)["graph"]
     assert sweep_cost.timed_seconds(short)["eager"] < sweep_cost.timed_seconds(sweep)["eager"]
+
+
+def test_round_cap_reads_the_recorded_field_else_the_protocol_line_provenance_writes():
+    from search.measure import provenance, round_cap
+
+    record = provenance(device="cpu", dtype="float32", resolution=64, weights="tiny", prompts=["p"], seeds=[0],
+                        rounds=(3, 6, 0.03), guidance_scale=7.5, engines=["eager"], seconds=1.0)
+    assert round_cap(db.Provenance.model_validate(record)) == 6
+    del record["rounds"]  # a sweep stored before the field: its protocol line says the same
+    assert round_cap(db.Provenance.model_validate(record)) == 6
+    del record["protocol"]
+    assert round_cap(db.Provenance.model_validate(record)) is None
+
+
+def test_the_plan_check_estimates_a_sweep_from_those_dated_before_it_only():
+    sweep_cost = _sweep_cost()
+    base = next(s for s in _current_sweeps() if sweep_cost.round_cap(s.provenance) == 10)
+
+    def dated(day: int, seconds: float, steps: int) -> db.Sweep:
+        extra = dict(base.provenance.model_extra, date=f"2026-01-0{day}T00:00:00Z", sweep_seconds=seconds)
+        return base.model_copy(update={"steps": steps, "provenance": base.provenance.model_copy(update=extra)})
+
+    first, second, third, later = dated(1, 100.0, 20), dated(2, 300.0, 20), dated(3, 1.0, 25), dated(4, 1e4, 20)
+    data = db.Database(sweeps=[later, third, second, first])
+    assert sweep_cost.planned(first, data) is None  # nothing before it
+    assert sweep_cost.planned(second, data) == 100.0  # the first alone
+    assert sweep_cost.planned(third, data) == 250.0  # median of 5 and 15 s a step, times 25 steps; not the later one
