@@ -46,7 +46,8 @@ def print_resolution(console, resolution, sources: Optional[dict] = None) -> Non
     console.print(parameter_table(resolution))
     found = resolution.lookup
     if found is not None:
-        console.print(f"Lookup: {found.note()}")
+        which = f" ({resolution.engine} engine)" if len(resolution.choices) > 1 else ""
+        console.print(f"Lookup{which}: {found.note()}")
     source = resolution.provenance
     if source is not None and source.device:
         console.print(f"Measured on: {source.device}, {source.dtype}, {source.resolution} px, "

@@ -6,7 +6,7 @@ graph: DeepCache(cache_interval=3, cache_branch_id=0); 4.95x (95% of runs 3.76-5
 Measured on: device NVIDIA H100 80GB HBM3, dtype float16, resolution 512, weights random, date 2026-11-28T00:12:18Z
 Quality from random weights is only a proxy; the speed figures are real.
 A graph figure is over the eager pipelines fastest of 10 timed runs, as --benchmark measures it (a hosts slow stretches only add time).
-Warning: parameters come from the nearest measured entry: 25 steps instead of 50
+Warning: the graph parameters come from the nearest measured entry: 25 steps instead of 50
 Model: stable-diffusion-v1-5/stable-diffusion-v1-5 (the copy diffusers' documentation uses since runwayml/stable-diffusion-v1-5 was removed in 2024).
 Measured figures hold at the native 512 px; --height/--width change them.
 Requires: torch>=2.1, diffusers==0.42.1, transformers==5.24.0, accelerate>=0.30, DeepCache==0.1.1, tgate==1.0.0, tomesd==0.1.3, torchmetrics==1.9.0.

@@ -107,3 +107,17 @@ def test_figures_from_before_the_current_protocol_or_a_shared_host_carry_a_warni
     assert len(warnings_for(PROTOCOL_VERSION - 1)) == 1 and len(warnings_for(None)) == 1
     shared = warnings_for(PROTOCOL_VERSION, workers=2)  # the host shared with another grid worker
     assert len(shared) == 1 and "one of 2 grid workers sharing a host" in shared[0] and "--benchmark" in shared[0]
+
+
+def test_a_nearest_entry_warning_names_the_engine_whose_parameters_it_is():
+    """Both engines are shown side by side, and they may come from different entries (an exact
+    eager one, a nearest graph one): the warning says which."""
+    from core import db
+    from tests.test_db import make_sweep
+    from tools.lookup import resolve
+
+    data = db.Database()
+    db.store_sweep(data, make_sweep(steps=25), [2.0])
+    resolution = resolve(Task(model="SD1.5", sampler="DDIM", steps=50, accelerators=["DeepCache"], speedup=2.0), data)
+    assert resolution.engine == "eager"
+    assert "the eager parameters come from the nearest measured entry: 25 steps instead of 50" in resolution.warnings

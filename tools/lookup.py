@@ -204,7 +204,7 @@ def _warn_about(choice: Choice, task: Task, warnings: list[str]) -> None:
             f"no measured parameters for {task.describe()}: using the libraries' default settings, whose "
             f"speedup is unknown. Measure them with: {search_command(task)}")
     elif found.match == "nearest":
-        warnings.append(f"parameters come from the {found.note()}")
+        warnings.append(f"the {choice.engine} parameters come from the {found.note()}")
     source = found.entry.provenance if found.entry is not None else None
     if source is not None and source.strength > 0 and source.protocol_version != PROTOCOL_VERSION:
         warnings.append(  # why: benchmarks/results/eager_baseline.md
