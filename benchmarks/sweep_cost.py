@@ -84,7 +84,7 @@ def plan_check(sweeps: list[db.Sweep], data: db.Database) -> None:
     print("\n| eager round cap | sweeps with a plan | planned GPU-min | took GPU-min | took / planned | "
           "per sweep, least-most |")
     print("|---|---|---|---|---|---|")
-    for cap in sorted({round_cap(s.provenance) for s in sweeps}):
+    for cap in sorted({round_cap(s.provenance) for s in sweeps} - {None}):  # None: no cap recorded
         pairs = [(plan, s.provenance.model_extra["sweep_seconds"]) for s in sweeps
                  if round_cap(s.provenance) == cap and (plan := planned(s, data))]
         if not pairs:
