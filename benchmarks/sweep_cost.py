@@ -13,7 +13,8 @@ at the full cap (`SearchConfig.max_rounds`) are re-derived so.
 
 Then it checks the refill plan (`agent search --grid --plan`) against what sweeps took: each sweep's
 seconds as `estimate_seconds` would have planned them just before it ran (from the sweeps dated
-before it, at its own round cap) beside its recorded seconds.
+before it, at its own round cap) beside its recorded seconds; and again as if its model had no
+sweep yet, planned from another model's scaled by eager step time, as SDXL's are until its first.
 
     python benchmarks/sweep_cost.py [--db search_params.json] [--rounds 3,4,5,6]
 """
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from core import db  # noqa: E402
 from search.engine import GRID_TARGETS, eager_seconds_past, estimate_seconds, restate_fastest  # noqa: E402
 from search.engine import GridItem, SearchConfig  # noqa: E402
-from search.measure import PROTOCOL_VERSION, TIMED_SINCE, round_cap, timed_by  # noqa: E402
+from search.measure import PROTOCOL_VERSION, TIMED_SINCE, by_current_protocol, round_cap, timed_by  # noqa: E402
 from search.protocol import stored_figure  # noqa: E402
 from search.stats import speedup_interval  # noqa: E402
 
@@ -67,32 +68,43 @@ def picks(sweep: db.Sweep) -> dict[tuple, tuple]:
             for target in GRID_TARGETS for entry in db.entries_from_sweep(sweep, target)}
 
 
-def planned(sweep: db.Sweep, data: db.Database) -> Optional[float]:
+def planned(sweep: db.Sweep, data: db.Database, scaled: bool = False) -> Optional[float]:
     """The seconds the refill plan gave `sweep` just before it ran: estimated from the sweeps dated
-    before it, at its own round cap; None where there were none to estimate from."""
+    before it, at its own round cap; None where there were none to estimate from. `scaled`: as if
+    its model had no sweep of this protocol yet, so from another model's scaled by eager step time
+    (the estimate SDXL's sweeps get until its first)."""
     def date(s: db.Sweep) -> str:
         return (s.provenance.model_extra or {}).get("date") or ""
 
-    before = data.model_copy(update={"sweeps": [s for s in data.sweeps if date(s) < date(sweep)]})
+    def known(s: db.Sweep) -> bool:
+        mine_now = s.model == sweep.model and by_current_protocol(s.provenance) and timed_by(s.provenance) >= TIMED_SINCE
+        return date(s) < date(sweep) and not (scaled and mine_now)
+
+    before = data.model_copy(update={"sweeps": [s for s in data.sweeps if known(s)]})
     item = GridItem(sweep.model, sweep.sampler, sweep.steps, tuple(sweep.accelerators))
     estimate = estimate_seconds(item, before, sweep.engines(), round_cap(sweep.provenance))
-    return estimate[0] if estimate else None
+    return estimate.seconds if estimate and bool(estimate.scaled_from) == scaled else None
 
 
 def plan_check(sweeps: list[db.Sweep], data: db.Database) -> None:
-    """Print, per round cap, the planned seconds of `sweeps` against those they took."""
-    print("\n| eager round cap | sweeps with a plan | planned GPU-min | took GPU-min | took / planned | "
+    """Print, per round cap, the planned seconds of `sweeps` against those they took: planned from
+    their model's earlier sweeps, and from another model's scaled by eager step time."""
+    print("\n| plan from | eager round cap | sweeps with a plan | planned GPU-min | took GPU-min | took / planned | "
           "per sweep, least-most |")
-    print("|---|---|---|---|---|---|")
-    for cap in sorted({round_cap(s.provenance) for s in sweeps} - {None}):  # None: no cap recorded
-        pairs = [(plan, s.provenance.model_extra["sweep_seconds"]) for s in sweeps
-                 if round_cap(s.provenance) == cap and (plan := planned(s, data))]
-        if not pairs:
-            continue
-        plan_s, took_s = sum(p for p, _ in pairs), sum(t for _, t in pairs)
-        ratios = [t / p for p, t in pairs]
-        print(f"| {cap} | {len(pairs)} | {plan_s / 60:.1f} | {took_s / 60:.1f} | {took_s / plan_s:.2f} | "
-              f"{min(ratios):.2f}-{max(ratios):.2f} |")
+    print("|---|---|---|---|---|---|---|")
+    groups = [(False, None, "the model's sweeps")] + [(True, model, f"another model's, scaled ({model} sweeps)")
+                                                      for model in sorted({s.model for s in sweeps})]
+    for scaled, model, source in groups:
+        for cap in sorted({round_cap(s.provenance) for s in sweeps} - {None}):  # None: no cap recorded
+            pairs = [(plan, s.provenance.model_extra["sweep_seconds"]) for s in sweeps
+                     if round_cap(s.provenance) == cap and model in (None, s.model)
+                     and (plan := planned(s, data, scaled))]
+            if not pairs:
+                continue
+            plan_s, took_s = sum(p for p, _ in pairs), sum(t for _, t in pairs)
+            ratios = [t / p for p, t in pairs]
+            print(f"| {source} | {cap} | {len(pairs)} | {plan_s / 60:.1f} | {took_s / 60:.1f} | "
+                  f"{took_s / plan_s:.2f} | {min(ratios):.2f}-{max(ratios):.2f} |")
 
 
 def main() -> None:

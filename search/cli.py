@@ -175,19 +175,22 @@ def _print_plan(items, engines, shard, force, db_path, max_rounds) -> None:
     path = db_path or db.live_path()
     data = db.load(path)
     grid = plan_grid(items, data, engines, shard, force)
-    known, unknown, gpus = 0.0, 0, set()
+    known, unknown, scaled, gpus = 0.0, 0, 0, set()
     for item in grid.todo:
         estimate = estimate_seconds(item, data, engines, max_rounds)
         if estimate is None:
             unknown += 1
             click.echo(f"{item.label():<45} no estimate")
             continue
-        seconds, devices = estimate
-        known, gpus = known + seconds, gpus | set(devices)
-        click.echo(f"{item.label():<45} ~{seconds / 60:.1f} min (from {', '.join(devices)})")
+        known, gpus = known + estimate.seconds, gpus | set(estimate.devices)
+        scaled += bool(estimate.scaled_from)
+        click.echo(f"{item.label():<45} ~{estimate.seconds / 60:.1f} min (from {', '.join(estimate.devices)}"
+                   + (f"; {estimate.scaled_from})" if estimate.scaled_from else ")"))
     click.echo(f"{len(grid.todo)} to measure, {grid.skipped} already in the database by the current protocol"
                + (f", {grid.outside_shard} in other shards" if grid.outside_shard else "")
                + f": about {known / 60:.0f} GPU-minutes"
+               + (f" ({scaled} sweeps estimated from another model's, scaled by eager step time: likely short "
+                  "for a larger model, benchmarks/results/sweep_cost.md)" if scaled else "")
                + (f" and {unknown} sweeps with no estimate (their model has no sweep of this protocol and "
                   "these engines yet)" if unknown else "")
                + "; from the seconds of this protocol's sweeps in the database, one GPU each"

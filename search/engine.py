@@ -11,13 +11,14 @@ way this process alone writes the database.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, NamedTuple, Optional
 
 from core import db
 from core.errors import DatabaseError, DiffaccelError
@@ -253,16 +254,30 @@ def eager_seconds_past(sweep: db.Sweep, rounds: int) -> float:
                for candidate, block in zip(sweep.candidates, sweep.baseline_blocks()) if candidate.engine == "eager")
 
 
-def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str],
-                     max_rounds: Optional[int] = None) -> Optional[tuple[float, list[str]]]:
-    """About how long `item`'s sweep takes on one GPU, and the GPUs that estimate comes from.
+class Estimate(NamedTuple):
+    """About how long a sweep takes on one GPU (`estimate_seconds`)."""
 
-    From the sweeps of its model that the current protocol measured, timed as it times (not
-    re-derived from the timings of an older way of timing), on the same engines: the same
-    combination's where there are any, else all of the model's; their median seconds scaled by
-    steps (a sweep's time is its images'), less what their eager contenders spent past
-    `max_rounds` rounds (nothing is added for a cap above what they were measured with). None where
-    the model has none.
+    seconds: float
+    devices: list[str]  # the GPUs the sweeps it comes from were measured on
+    scaled_from: Optional[str] = None  # how it was scaled from another model's sweeps, if it was
+
+
+def step_seconds(data: db.Database, model: str, device: str) -> Optional[float]:
+    """The median eager baseline seconds a step of `model` took on `device`, over every sweep of the
+    database (any protocol: a baseline is timed alike in all); None if it has none there."""
+    times = [s.baseline_latency_s / s.steps for s in data.sweeps
+             if s.model == model and s.provenance.device == device and s.baseline_latency_s]
+    return median(times) if times else None
+
+
+def measured_seconds(item: GridItem, data: db.Database, engines: Iterable[str],
+                     max_rounds: Optional[int] = None) -> Optional[Estimate]:
+    """About how long `item`'s sweep takes on one GPU, from the sweeps of its model that the
+    current protocol measured, timed as it times (not re-derived from the timings of an older way
+    of timing), on the same engines: the same combination's where there are any, else all of the
+    model's; their median seconds scaled by steps (a sweep's time is its images'), less what their
+    eager contenders spent past `max_rounds` rounds (nothing is added for a cap above what they
+    were measured with). None where the model has none.
     """
     def recorded(sweep) -> dict:  # what the search recorded beyond Provenance's fields
         return sweep.provenance.model_extra or {}
@@ -278,8 +293,37 @@ def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str],
     def seconds(sweep) -> float:
         return recorded(sweep)["sweep_seconds"] - (eager_seconds_past(sweep, max_rounds) if max_rounds else 0.0)
 
-    return (median([seconds(s) / s.steps for s in chosen]) * item.steps,
-            sorted({s.provenance.device or "unknown GPU" for s in chosen}))
+    return Estimate(median([seconds(s) / s.steps for s in chosen]) * item.steps,
+                    sorted({s.provenance.device or "unknown GPU" for s in chosen}))
+
+
+def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str],
+                     max_rounds: Optional[int] = None) -> Optional[Estimate]:
+    """About how long `item`'s sweep takes on one GPU.
+
+    From the sweeps of its model that the current protocol measured (`measured_seconds`); for a
+    model with none yet, from another model's, scaled by how much longer an eager step of this
+    model took than one of that model on a GPU both were measured on (any protocol: the baseline
+    is timed alike), taking the model nearest in step time. Only eager timing scales so: scaled from
+    SD1.5's, SD2.1's sweeps took 1.2-1.3x their estimate (graph capture and steps grow faster with
+    the resolution; benchmarks/sweep_cost.py), so for a larger model it is a floor, not a budget.
+    None where no model has a sweep on a GPU this one was measured on.
+    """
+    own = measured_seconds(item, data, engines, max_rounds)
+    if own or item.model not in {s.model for s in data.sweeps}:
+        return own
+    options = []
+    for model in sorted({s.model for s in data.sweeps} - {item.model}):
+        base = measured_seconds(replace(item, model=model), data, engines, max_rounds)
+        for device in sorted({s.provenance.device for s in data.sweeps} - {None}) if base else []:
+            mine, theirs = step_seconds(data, item.model, device), step_seconds(data, model, device)
+            if mine and theirs:
+                options.append((abs(math.log(mine / theirs)), model, device, mine / theirs, base))
+    if not options:
+        return None
+    _, model, device, ratio, base = min(options)
+    return Estimate(base.seconds * ratio, base.devices,
+                    f"scaled from {model} by eager step time x{ratio:.2f} on {device}")
 
 
 def plan_grid(items: list[GridItem], data: db.Database, engines: Iterable[str], shard=(0, 1),

@@ -175,12 +175,14 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
                and s.model == "SD1.5" and s.steps == 25 and timed_by(s.provenance) >= TIMED_SINCE]
     measured = current[0]
     other = next(s for s in current if s.accelerators != measured.accelerators
+                 and s.provenance.device == measured.provenance.device
                  and s.provenance.model_dump()["sweep_seconds"] != measured.provenance.model_dump()["sweep_seconds"])
     older = other.model_copy(update={"model": "SDXL", "provenance": other.provenance.model_copy(
-        update={"protocol_version": PROTOCOL_VERSION - 1})})  # an older protocol's seconds do not count
-    retimed = other.model_copy(deep=True, update={"model": "SD2.1"})  # nor those of one timed the older way
-    retimed.provenance.model_extra["timed_by"] = TIMED_SINCE - 1
+        update={"protocol_version": PROTOCOL_VERSION - 1, "device": "another GPU"})})  # an older protocol's seconds do not count
+    retimed = other.model_copy(deep=True, update={"model": "SD2.1", "baseline_latency_s": 3 * other.baseline_latency_s})
+    retimed.provenance.model_extra["timed_by"] = TIMED_SINCE - 1  # nor those of one timed the older way
     own = {s.combo_key: s.provenance.model_dump()["sweep_seconds"] for s in (measured, other)}
+    typical_step = (measured.baseline_latency_s / measured.steps + other.baseline_latency_s / other.steps) / 2
     path = tmp_path / "db.json"
     written = db.Database(sweeps=[measured, other, older, retimed]).model_dump_json()
     path.write_text(written)
@@ -200,8 +202,18 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
     rest = [text for text in lines if text.startswith(f"SD1.5 {measured.sampler} 25 ")]
     typical = sorted(seconds / 25 for seconds in own.values())
     assert rest and all(f"~{25 * (typical[0] + typical[1]) / 2 / 60:.1f} min" in text for text in rest)  # the model's median
-    assert all("no estimate" in text for text in lines if text.startswith(("SDXL", "SD2.1")))
-    assert "33 to measure, 3 already in the database" in result.output and "23 sweeps with no estimate" in result.output
+    # SD2.1 has no sweep timed as this protocol times: SD1.5's seconds, times how much longer its
+    # eager steps took on the same GPU (its baseline alone; any protocol's); SDXL shares no GPU with a measured model
+    device = measured.provenance.device
+    ratio = 3 * other.baseline_latency_s / other.steps / typical_step
+    for mine in (measured, other):
+        assert (f"~{2 * own[mine.combo_key] * ratio / 60:.1f} min (from {device}; scaled from SD1.5 by eager step "
+                f"time x{ratio:.2f} on {device})") in line(mine, 50, "SD2.1")
+    assert all("no estimate" in text for text in lines if text.startswith("SDXL"))
+    assert not any("no estimate" in text for text in lines if text.startswith(("SD1.5", "SD2.1")))
+    summary = " ".join(result.output.split())
+    assert "33 to measure, 3 already in the database" in summary and "12 sweeps with no estimate" in summary
+    assert "(11 sweeps estimated from another model's, scaled by eager step time" in summary
     assert f"Database: {path}" in " ".join(result.output.split())
     assert path.read_text() == written and sorted(p.name for p in tmp_path.iterdir()) == ["db.json"]  # nothing written
     refused = CliRunner().invoke(cli, ["search", "--plan"])

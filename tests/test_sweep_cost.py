@@ -87,3 +87,26 @@ def test_the_plan_check_estimates_a_sweep_from_those_dated_before_it_only():
     assert sweep_cost.planned(first, data) is None  # nothing before it
     assert sweep_cost.planned(second, data) == 100.0  # the first alone
     assert sweep_cost.planned(third, data) == 250.0  # median of 5 and 15 s a step, times 25 steps; not the later one
+
+
+def test_the_plan_check_also_plans_each_sweep_as_if_its_model_had_none_yet():
+    """As SDXL's sweeps are planned until its first: another model's seconds scaled by how much
+    longer this model's eager steps took on the same GPU."""
+    sweep_cost = _sweep_cost()
+    base = next(s for s in _current_sweeps() if sweep_cost.round_cap(s.provenance) == 10)
+
+    def dated(day: int, model: str, seconds: float, step_s: float, version=base.provenance.protocol_version):
+        extra = dict(base.provenance.model_extra, date=f"2026-01-0{day}T00:00:00Z", sweep_seconds=seconds)
+        provenance = base.provenance.model_copy(update={**extra, "protocol_version": version})
+        return base.model_copy(update={"model": model, "steps": 20, "baseline_latency_s": 20 * step_s,
+                                       "provenance": provenance})
+
+    other = dated(1, "SD1.5", 100.0, 0.04)
+    first_version = dated(1, "SDXL", 0.0, 0.1, version=None)  # its baseline counts, its seconds do not
+    own = dated(2, "SDXL", 1e4, 0.1)  # the model's own sweep: left out of the scaled plan
+    sweep = dated(3, "SDXL", 300.0, 0.1)
+    data = db.Database(sweeps=[sweep, own, first_version, other])
+    assert sweep_cost.planned(sweep, data) == 1e4
+    assert abs(sweep_cost.planned(sweep, data, scaled=True) - 100.0 * 2.5) < 1e-9
+    assert sweep_cost.planned(own, data) is None  # its plan was scaled, not from its own model's
+    assert abs(sweep_cost.planned(own, data, scaled=True) - 250.0) < 1e-9
