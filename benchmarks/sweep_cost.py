@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from core import db  # noqa: E402
 from search.engine import GRID_TARGETS, eager_seconds_past, estimate_seconds, restate_fastest  # noqa: E402
 from search.engine import GridItem, SearchConfig  # noqa: E402
-from search.measure import PROTOCOL_VERSION, TIMED_SINCE, by_current_protocol, round_cap, timed_by  # noqa: E402
+from search.measure import PROTOCOL_VERSION, TIMED_SINCE, round_cap, timed_by, timed_now  # noqa: E402
 from search.protocol import stored_figure  # noqa: E402
 from search.stats import speedup_interval  # noqa: E402
 
@@ -77,8 +77,7 @@ def planned(sweep: db.Sweep, data: db.Database, scaled: bool = False) -> Optiona
         return (s.provenance.model_extra or {}).get("date") or ""
 
     def known(s: db.Sweep) -> bool:
-        mine_now = s.model == sweep.model and by_current_protocol(s.provenance) and timed_by(s.provenance) >= TIMED_SINCE
-        return date(s) < date(sweep) and not (scaled and mine_now)
+        return date(s) < date(sweep) and not (scaled and s.model == sweep.model and timed_now(s.provenance))
 
     before = data.model_copy(update={"sweeps": [s for s in data.sweeps if known(s)]})
     item = GridItem(sweep.model, sweep.sampler, sweep.steps, tuple(sweep.accelerators))

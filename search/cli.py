@@ -185,14 +185,15 @@ def _print_plan(items, engines, shard, force, db_path, max_rounds) -> None:
         known, gpus = known + estimate.seconds, gpus | set(estimate.devices)
         scaled += bool(estimate.scaled_from)
         click.echo(f"{item.label():<45} ~{estimate.seconds / 60:.1f} min (from {', '.join(estimate.devices)}"
-                   + (f"; {estimate.scaled_from})" if estimate.scaled_from else ")"))
+                   + (f"; {estimate.scaled_from}'s sweeps x{estimate.ratio:.2f}, the ratio of their eager step "
+                      f"times on {estimate.ratio_device})" if estimate.scaled_from else ")"))
     click.echo(f"{len(grid.todo)} to measure, {grid.skipped} already in the database by the current protocol"
                + (f", {grid.outside_shard} in other shards" if grid.outside_shard else "")
                + f": about {known / 60:.0f} GPU-minutes"
                + (f" ({scaled} sweeps estimated from another model's, scaled by eager step time: likely short "
                   "for a larger model, benchmarks/results/sweep_cost.md)" if scaled else "")
-               + (f" and {unknown} sweeps with no estimate (their model has no sweep of this protocol and "
-                  "these engines yet)" if unknown else "")
+               + (f" and {unknown} sweeps with no estimate (no sweep of this protocol and these engines for "
+                  "their model, nor one of another model to scale on a GPU theirs was timed on)" if unknown else "")
                + "; from the seconds of this protocol's sweeps in the database, one GPU each"
                + (f" ({', '.join(sorted(gpus))})" if gpus else "")
                + f". Database: {path}" + ("" if db_path else " (this machine's live-search file; --db names another)"))

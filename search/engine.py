@@ -11,7 +11,6 @@ way this process alone writes the database.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from contextlib import contextmanager
@@ -35,8 +34,8 @@ from core.task import (
 )
 from search import accelerators as acc
 from search.distributed import host_timing_lock
-from search.measure import (PROMPTS, PROTOCOL_VERSION, TIMED_SINCE, by_current_protocol, cpu_share, median,
-                            provenance, timed_by)
+from search.measure import (PROMPTS, PROTOCOL_VERSION, by_current_protocol, cpu_share, median, provenance,
+                            timed_now, workers_on_host)
 from search.protocol import TIMING_LOCK_VARIABLE, Contender, exclusive_timing, measure, stored_figure, timed
 from search.stats import FASTEST_OF, fastest_speedup
 
@@ -258,34 +257,36 @@ class Estimate(NamedTuple):
     """About how long a sweep takes on one GPU (`estimate_seconds`)."""
 
     seconds: float
-    devices: list[str]  # the GPUs the sweeps it comes from were measured on
-    scaled_from: Optional[str] = None  # how it was scaled from another model's sweeps, if it was
+    devices: list[str]  # the GPUs of the sweeps whose seconds it comes from
+    scaled_from: Optional[str] = None  # the model whose sweeps those are, where not the sweep's own
+    ratio: float = 1.0  # how much longer the sweep's model took an eager step than that one
+    ratio_device: Optional[str] = None  # the GPU both were timed on
 
 
 def step_seconds(data: db.Database, model: str, device: str) -> Optional[float]:
-    """The median eager baseline seconds a step of `model` took on `device`, over every sweep of the
-    database (any protocol: a baseline is timed alike in all); None if it has none there."""
+    """The median seconds an eager baseline step of `model` took on `device`, over its full-size
+    fp16 sweeps measured with the host to itself (of any protocol version: the baseline is the same
+    eager pipeline call in all); None if it has none there."""
     times = [s.baseline_latency_s / s.steps for s in data.sweeps
-             if s.model == model and s.provenance.device == device and s.baseline_latency_s]
+             if s.model == model and s.provenance.device == device and s.provenance.dtype == "float16"
+             and s.provenance.weights != "tiny" and workers_on_host(s.provenance) == 1 and s.baseline_latency_s > 0]
     return median(times) if times else None
 
 
 def measured_seconds(item: GridItem, data: db.Database, engines: Iterable[str],
                      max_rounds: Optional[int] = None) -> Optional[Estimate]:
     """About how long `item`'s sweep takes on one GPU, from the sweeps of its model that the
-    current protocol measured, timed as it times (not re-derived from the timings of an older way
-    of timing), on the same engines: the same combination's where there are any, else all of the
-    model's; their median seconds scaled by steps (a sweep's time is its images'), less what their
-    eager contenders spent past `max_rounds` rounds (nothing is added for a cap above what they
-    were measured with). None where the model has none.
+    current protocol measured and timed (`timed_now`), on the same engines: the same
+    combination's where there are any, else all of the model's; their median seconds scaled by
+    steps (a sweep's time is its images'), less what their eager contenders spent past
+    `max_rounds` rounds (nothing is added for a cap above what they were measured with). None where
+    the model has none.
     """
     def recorded(sweep) -> dict:  # what the search recorded beyond Provenance's fields
         return sweep.provenance.model_extra or {}
 
-    mine = [s for s in data.sweeps
-            if s.model == item.model and by_current_protocol(s.provenance)
-            and set(s.engines()) == set(engines) and recorded(s).get("sweep_seconds")
-            and timed_by(s.provenance) >= TIMED_SINCE]
+    mine = [s for s in data.sweeps if s.model == item.model and timed_now(s.provenance)
+            and set(s.engines()) == set(engines) and recorded(s).get("sweep_seconds")]
     same = [s for s in mine if tuple(s.accelerators) == item.accelerators]  # both canonical
     chosen = same or mine
     if not chosen:
@@ -301,29 +302,30 @@ def estimate_seconds(item: GridItem, data: db.Database, engines: Iterable[str],
                      max_rounds: Optional[int] = None) -> Optional[Estimate]:
     """About how long `item`'s sweep takes on one GPU.
 
-    From the sweeps of its model that the current protocol measured (`measured_seconds`); for a
-    model with none yet, from another model's, scaled by how much longer an eager step of this
-    model took than one of that model on a GPU both were measured on (any protocol: the baseline
-    is timed alike), taking the model nearest in step time. Only eager timing scales so: scaled from
-    SD1.5's, SD2.1's sweeps took 1.2-1.3x their estimate (graph capture and steps grow faster with
-    the resolution; benchmarks/sweep_cost.py), so for a larger model it is a floor, not a budget.
-    None where no model has a sweep on a GPU this one was measured on.
+    From the sweeps of its model (`measured_seconds`); for a model with none yet, from those of the
+    model nearest in resolution that has some, times how much longer an eager step of this model
+    took than one of that model on a GPU both were timed on (`step_seconds`; one the seconds come
+    from first). Only eager steps scale so; graph steps follow the GPU's work, which grows with
+    resolution, and planned this way from SD1.5's sweeps, SD2.1's took 1.2-1.3x their plan and
+    SD1.5's from SD2.1's 0.76x (benchmarks/sweep_cost.py): likely short for a larger model. None
+    where no model has a sweep to go on.
     """
     own = measured_seconds(item, data, engines, max_rounds)
-    if own or item.model not in {s.model for s in data.sweeps}:
+    if own:
         return own
-    options = []
-    for model in sorted({s.model for s in data.sweeps} - {item.model}):
+    resolution = MODEL_INFO[item.model].resolution
+    for model in sorted({s.model for s in data.sweeps} - {item.model},
+                        key=lambda m: (abs(MODEL_INFO[m].resolution - resolution), m)):
         base = measured_seconds(replace(item, model=model), data, engines, max_rounds)
-        for device in sorted({s.provenance.device for s in data.sweeps} - {None}) if base else []:
+        if base is None:
+            continue
+        for device in sorted({s.provenance.device for s in data.sweeps} - {None},
+                             key=lambda d: (d not in base.devices, d)):
             mine, theirs = step_seconds(data, item.model, device), step_seconds(data, model, device)
             if mine and theirs:
-                options.append((abs(math.log(mine / theirs)), model, device, mine / theirs, base))
-    if not options:
-        return None
-    _, model, device, ratio, base = min(options)
-    return Estimate(base.seconds * ratio, base.devices,
-                    f"scaled from {model} by eager step time x{ratio:.2f} on {device}")
+                return base._replace(seconds=base.seconds * mine / theirs, scaled_from=model,
+                                     ratio=mine / theirs, ratio_device=device)
+    return None
 
 
 def plan_grid(items: list[GridItem], data: db.Database, engines: Iterable[str], shard=(0, 1),

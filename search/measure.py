@@ -86,6 +86,12 @@ def by_current_protocol(source) -> bool:
             and not any(share.get("malloc_trim_threshold") for share in _shares(source)))
 
 
+def timed_now(source) -> bool:
+    """Measured by the current protocol (`by_current_protocol`) and timed as it times, not re-derived
+    from an older way of timing: a sweep whose seconds tell what a refill's sweep takes."""
+    return by_current_protocol(source) and timed_by(source) >= TIMED_SINCE
+
+
 def median(values) -> float:
     return float(statistics.median(values))
 

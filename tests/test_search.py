@@ -20,7 +20,7 @@ from search.engine import (  # noqa: E402
 )
 from core.errors import DatabaseError  # noqa: E402
 from search.distributed import host_timing_lock  # noqa: E402
-from search.measure import PROTOCOL_VERSION, TIMED_SINCE, timed_by  # noqa: E402
+from search.measure import PROTOCOL_VERSION, TIMED_SINCE, timed_by, timed_now  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +207,8 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
     device = measured.provenance.device
     ratio = 3 * other.baseline_latency_s / other.steps / typical_step
     for mine in (measured, other):
-        assert (f"~{2 * own[mine.combo_key] * ratio / 60:.1f} min (from {device}; scaled from SD1.5 by eager step "
-                f"time x{ratio:.2f} on {device})") in line(mine, 50, "SD2.1")
+        assert (f"~{2 * own[mine.combo_key] * ratio / 60:.1f} min (from {device}; SD1.5's sweeps x{ratio:.2f}, "
+                f"the ratio of their eager step times on {device})") in line(mine, 50, "SD2.1")
     assert all("no estimate" in text for text in lines if text.startswith("SDXL"))
     assert not any("no estimate" in text for text in lines if text.startswith(("SD1.5", "SD2.1")))
     summary = " ".join(result.output.split())
@@ -221,6 +221,35 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
     for steps in ("x", "0", "-5"):
         refused = CliRunner().invoke(cli, [*arguments[:-4], "--steps-list", steps])
         assert refused.exit_code == 2 and "expected step counts" in refused.output
+
+
+def test_a_model_with_no_sweep_yet_is_planned_from_the_model_nearest_in_resolution():
+    from search.engine import GridItem, estimate_seconds
+
+    sd15 = next(s for s in db.load().sweeps if s.model == "SD1.5" and timed_now(s.provenance))
+    device, seconds = sd15.provenance.device, sd15.provenance.model_dump()["sweep_seconds"]
+
+    def like(model: str, step_s: float, sweep_seconds: float, **provenance) -> db.Sweep:
+        extra = {"sweep_seconds": sweep_seconds, **provenance}
+        return sd15.model_copy(update={"model": model, "baseline_latency_s": step_s * sd15.steps,
+                                       "provenance": sd15.provenance.model_copy(update=extra)})
+
+    step = sd15.baseline_latency_s / sd15.steps
+    sd21 = like("SD2.1", step, 2 * seconds)
+    first_xl = like("SDXL", 3 * step, 1.0, protocol_version=None)  # its eager steps count, its seconds do not
+    item = GridItem("SDXL", sd15.sampler, sd15.steps, tuple(sd15.accelerators))
+    engines = sd15.engines()
+    estimate = estimate_seconds(item, db.Database(sweeps=[sd15, sd21, first_xl]), engines)
+    assert (estimate.scaled_from, estimate.ratio_device) == ("SD2.1", device)  # 768 px, not SD1.5's 512
+    assert abs(estimate.seconds - 3 * 2 * seconds) < 1e-6 and abs(estimate.ratio - 3) < 1e-9
+    estimate = estimate_seconds(item, db.Database(sweeps=[sd15, first_xl]), engines)
+    assert estimate.scaled_from == "SD1.5" and abs(estimate.seconds - 3 * seconds) < 1e-6
+    crowded = like("SDXL", 100 * step, 1.0, protocol_version=None, cpu={"concurrent": 2})  # beside a second worker
+    fp32 = like("SDXL", 100 * step, 1.0, protocol_version=None, dtype="float32")  # another precision
+    for unlike in (crowded, fp32):  # their steps are not counted
+        assert estimate_seconds(item, db.Database(sweeps=[sd15, first_xl, unlike]), engines).ratio == estimate.ratio
+        assert estimate_seconds(item, db.Database(sweeps=[sd15, unlike]), engines) is None
+    assert estimate_seconds(item, db.Database(sweeps=[sd15]), engines) is None  # SDXL never timed
 
 
 def test_grid_plan_takes_off_what_eager_rounds_past_max_rounds_cost(tmp_path):
