@@ -9,6 +9,15 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_NVIDIA = Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists()
 
 
+def benchmark_module(name: str):
+    """benchmarks/NAME.py imported as a module (benchmarks/ is scripts, not a package)."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # two threads on these machines make timings erratic
 

@@ -1,22 +1,11 @@
 """benchmarks/sweep_cost.py re-derives stored sweeps as if eager contenders had stopped earlier; the
 refill's --max-rounds rests on it, so its re-derivation is checked against figures worked out here."""
 
-import importlib.util
-from pathlib import Path
-
 from core import db
 from search.measure import PROTOCOL_VERSION
 from search.protocol import stored_figure
 from search.stats import FASTEST_OF, fastest_speedup, speedup_interval
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "sweep_cost.py"
-
-
-def _sweep_cost():
-    spec = importlib.util.spec_from_file_location("sweep_cost", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import benchmark_module
 
 
 def _current_sweeps() -> list[db.Sweep]:
@@ -27,7 +16,7 @@ def _current_sweeps() -> list[db.Sweep]:
 
 
 def test_with_every_round_kept_every_stored_figure_and_pick_comes_back():
-    sweep_cost = _sweep_cost()
+    sweep_cost = benchmark_module("sweep_cost")
     for sweep in _current_sweeps():
         again = sweep_cost.truncated(sweep, 10)
         assert [(c.speedup, tuple(c.speedup_interval)) for c in again.candidates] == \
@@ -36,7 +25,7 @@ def test_with_every_round_kept_every_stored_figure_and_pick_comes_back():
 
 
 def test_fewer_eager_rounds_refigure_eager_from_their_first_rounds_and_graph_over_the_cut_pool():
-    sweep_cost = _sweep_cost()
+    sweep_cost = benchmark_module("sweep_cost")
     sweep = next((s for s in _current_sweeps() if any(c.engine == "eager" and len(c.ratios) > 4 for c in s.candidates)),
                  None)
     assert sweep is not None, "no protocol-5 sweep with an eager contender timed more than 4 rounds"
@@ -75,7 +64,7 @@ def test_round_cap_reads_the_recorded_field_else_the_protocol_line_provenance_wr
 
 
 def test_the_plan_check_estimates_a_sweep_from_those_dated_before_it_only():
-    sweep_cost = _sweep_cost()
+    sweep_cost = benchmark_module("sweep_cost")
     base = next(s for s in _current_sweeps() if sweep_cost.round_cap(s.provenance) == 10)
 
     def dated(day: int, seconds: float, steps: int) -> db.Sweep:
@@ -92,7 +81,7 @@ def test_the_plan_check_estimates_a_sweep_from_those_dated_before_it_only():
 def test_the_plan_check_also_plans_each_sweep_as_if_its_model_had_none_yet():
     """As SDXL's sweeps are planned until its first: another model's seconds scaled by how much
     longer this model's eager steps took on the same GPU."""
-    sweep_cost = _sweep_cost()
+    sweep_cost = benchmark_module("sweep_cost")
     base = next(s for s in _current_sweeps() if sweep_cost.round_cap(s.provenance) == 10)
 
     def dated(day: int, model: str, seconds: float, step_s: float, version=base.provenance.protocol_version):
