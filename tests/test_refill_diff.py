@@ -37,9 +37,15 @@ def test_each_first_version_claim_is_checked_against_its_settings_new_interval()
     assert count["claims"] == len(claimed) == count["setting measured again"] and claimed
     assert count["its new lower bound reaches the target"] == sum(t <= best.speedup_interval[0] for t in claimed)
     assert count["its new estimate reaches the target"] == sum(t <= best.speedup for t in claimed)
+    picked = [e for e in entries if e.combo_key == new.combo_key and e.engine == "eager" and e.status == "ok"]
+    assert count["claimed figure within 10% of the target"] == sum(e.measured.speedup < 1.1 * e.target for e in picked)
     for engine in ("eager", "graph"):
         reached = sum(e.status == "ok" for t in claimed for e in db.entries_from_sweep(new, t) if e.engine == engine)
         assert count[f"target reached by the new {engine} pick"] == reached
 
     ratios = refill_diff.figure_ratios(old, data)[new.model]
     assert len(ratios) == len(old_sweeps[0].candidates) and all(abs(r - 10.0) < 1e-9 for r in ratios)
+    claimed = refill_diff.claimed_ratios(old, data)[new.model]  # each claimed setting once
+    assert len(claimed) == len({str(e.params.to_json()) for e in entries if e.model == new.model
+                                and e.combo_key == new.combo_key and e.status == "ok" and e.engine == "eager"})
+    assert claimed and all(abs(r - 10.0) < 1e-9 for r in claimed)
