@@ -18,7 +18,8 @@ import subprocess
 import sys
 from collections import Counter
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 from core import db  # noqa: E402
 from core.task import MODELS  # noqa: E402
@@ -29,16 +30,26 @@ FIRST_VERSION = "4af8714"  # "search_params.json: full grid, 162 sweeps, 1134 en
 
 def load_at(commit: str, path: str = "search_params.json") -> db.Database:
     text = subprocess.run(["git", "show", f"{commit}:{path}"], check=True, capture_output=True, text=True,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+                          cwd=ROOT).stdout
     return db.Database.model_validate_json(text)
+
+
+def remeasured(new: db.Database) -> dict[tuple, db.Sweep]:
+    """The sweeps the current protocol measured and timed, by combination."""
+    return {s.combo_key: s for s in new.sweeps if timed_now(s.provenance)}
+
+
+def eager(sweep: db.Sweep) -> dict[str, db.Candidate]:
+    """`sweep`'s eager contenders by setting (Settings is not hashable: its JSON text is the key)."""
+    return {str(c.params.to_json()): c for c in sweep.candidates if c.engine == "eager"}
 
 
 def compare(old: db.Database, new: db.Database) -> dict[str, Counter]:
     """Per model: the first version's eager claims in combinations measured again, and what became of them."""
-    current = {s.combo_key: s for s in new.sweeps if timed_now(s.provenance)}
+    current = remeasured(new)
     counts: dict[str, Counter] = {}
     for entry in old.entries:
-        sweep = current.get(db.combo_key(entry.model, entry.sampler, entry.steps, tuple(entry.accelerators)))
+        sweep = current.get(entry.combo_key)
         if sweep is None or entry.engine != "eager" or entry.status != "ok":
             continue
         count = counts.setdefault(entry.model, Counter())
@@ -48,8 +59,7 @@ def compare(old: db.Database, new: db.Database) -> dict[str, Counter]:
         now = {e.engine: e.status for e in db.entries_from_sweep(sweep, entry.target)}
         count["target reached by the new eager pick"] += now.get("eager") == "ok"
         count["target reached by the new graph pick"] += now.get("graph") == "ok"
-        same = next((c for c in sweep.candidates
-                     if c.engine == "eager" and c.params.to_json() == entry.params.to_json()), None)
+        same = eager(sweep).get(str(entry.params.to_json()))
         if same is None:
             count["setting not measured again"] += 1
             continue
@@ -63,29 +73,26 @@ def figure_ratios(old: db.Database, new: db.Database) -> dict[str, list[float]]:
     """Per model: the first version's eager speedup of a setting over its new one, every setting measured by both."""
     first = {s.combo_key: s for s in old.sweeps}
     ratios: dict[str, list[float]] = {}
-    for sweep in new.sweeps:
-        if not timed_now(sweep.provenance) or sweep.combo_key not in first:
+    for key, sweep in remeasured(new).items():
+        if key not in first:
             continue
-        before = {str(c.params.to_json()): c.speedup for c in first[sweep.combo_key].candidates if c.engine == "eager"}
+        before = eager(first[key])
         ratios.setdefault(sweep.model, []).extend(
-            before[key] / c.speedup for c in sweep.candidates
-            if c.engine == "eager" and (key := str(c.params.to_json())) in before)
+            before[setting].speedup / c.speedup for setting, c in eager(sweep).items() if setting in before)
     return ratios
 
 
 def claimed_ratios(old: db.Database, new: db.Database) -> dict[str, list[float]]:
     """Per model: as `figure_ratios`, over the settings the first version claimed for some target (each once)."""
-    current = {s.combo_key: s for s in new.sweeps if timed_now(s.provenance)}
-    now = {(key, str(c.params.to_json())): c.speedup for key, s in current.items()
-           for c in s.candidates if c.engine == "eager"}
-    ratios: dict[str, list[float]] = {}
+    current = remeasured(new)
+    ratios: dict[str, dict] = {}
     for entry in old.entries:
-        if entry.engine != "eager" or entry.status != "ok" or entry.measured is None:
+        if entry.engine != "eager" or entry.status != "ok" or entry.combo_key not in current:
             continue
-        setting = (db.combo_key(entry.model, entry.sampler, entry.steps, tuple(entry.accelerators)),
-                   str(entry.params.to_json()))
-        if setting in now:
-            ratios.setdefault(entry.model, {})[setting] = entry.measured.speedup / now[setting]
+        setting = str(entry.params.to_json())
+        now = eager(current[entry.combo_key]).get(setting)
+        if now is not None:
+            ratios.setdefault(entry.model, {})[setting, entry.combo_key] = entry.measured.speedup / now.speedup
     return {model: list(by_setting.values()) for model, by_setting in ratios.items()}
 
 
@@ -107,7 +114,7 @@ def main() -> None:
     models = [m for m in MODELS if m in counts]
     if not models:
         raise SystemExit(f"no combination of {args.old}'s file was measured again by the current protocol")
-    measured = {m: devices([s for s in new.sweeps if s.model == m and timed_now(s.provenance)]) for m in models}
+    measured = {m: devices([s for s in remeasured(new).values() if s.model == m]) for m in models}
     how = "/".join(sorted({f"{len(s.provenance.prompts)} prompt(s), {(s.provenance.model_extra or {}).get('repeats')}"
                            " rounds" for s in old.sweeps}))
     print(f"# python benchmarks/refill_diff.py --old {args.old}: the first version (sweeps on {devices(old.sweeps)}, "

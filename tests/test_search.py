@@ -177,8 +177,9 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
     other = next(s for s in current if s.accelerators != measured.accelerators
                  and s.provenance.device == measured.provenance.device
                  and s.provenance.model_dump()["sweep_seconds"] != measured.provenance.model_dump()["sweep_seconds"])
+    # an older protocol's seconds do not count
     older = other.model_copy(update={"model": "SDXL", "provenance": other.provenance.model_copy(
-        update={"protocol_version": PROTOCOL_VERSION - 1, "device": "another GPU"})})  # an older protocol's seconds do not count
+        update={"protocol_version": PROTOCOL_VERSION - 1, "device": "another GPU"})})
     retimed = other.model_copy(deep=True, update={"model": "SD2.1", "baseline_latency_s": 3 * other.baseline_latency_s})
     retimed.provenance.model_extra["timed_by"] = TIMED_SINCE - 1  # nor those of one timed the older way
     own = {s.combo_key: s.provenance.model_dump()["sweep_seconds"] for s in (measured, other)}
