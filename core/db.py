@@ -165,7 +165,7 @@ class Entry(Combination):
     target: float = Field(gt=0)
     engine: EngineName = "eager"
     status: Literal["ok", "infeasible"]
-    params: Optional[Settings] = None
+    params: Settings  # the pick; for an infeasible target the fastest setting measured
     measured: Optional[Measured] = None
     provenance: Provenance
 

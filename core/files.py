@@ -47,15 +47,27 @@ def _umask() -> int:
 
 def save_user_file(path: Path | str, text: str) -> Path:
     """Write a file the user asked for; a path that cannot be written is a clear error, not a
-    traceback, and leaves nothing behind."""
+    traceback, and leaves nothing behind.
+
+    A symlink is written through (its target is replaced, the link stays); a device or pipe
+    (`-o /dev/stdout`) is written into, not replaced by a file; a file without write permission is
+    refused rather than replaced. Missing parent directories are created.
+    """
     from core.errors import DiffaccelError
 
     path = Path(path).expanduser()
     if path.is_dir():
         raise DiffaccelError(f"{path} is a directory: name a file, e.g. {path / 'pipeline.py'}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text)
+        if path.exists() and not path.is_file():  # a device, a pipe (/dev/stdout): write into it
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(text)
+            return path
+        target = path.resolve() if path.is_symlink() else path
+        if target.is_file() and not target.stat().st_mode & 0o222:
+            raise DiffaccelError(f"{path} is read-only: choose another path, or make it writable first")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, text)
     except OSError as error:
         raise DiffaccelError(f"cannot write {path}: {error.strerror or error}; choose another path") from None
     return path

@@ -3,6 +3,7 @@ import re
 import multiprocessing
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -168,6 +169,9 @@ MALFORMED = {
                                              "accelerators": ["DeepCache"], "target": 2.0, "status": "ok",
                                              "params": {"DeepCache": {"cache_interval": "abc"}},
                                              "provenance": {}}]}, "params.DeepCache.cache_interval"),
+    "entry without its setting": ({"entries": [{"model": "SD1.5", "sampler": "DDIM", "steps": 25,
+                                                "accelerators": ["DeepCache"], "target": 2.0, "status": "ok",
+                                                "params": None, "provenance": {}}]}, "entry 0 (SD1.5 DDIM 25): params"),
     "sweep without keys": ({"sweeps": [{"candidates": []}]}, "sweep 0"),
     "not a list of records": ({"sweeps": [3]}, "sweep 0"),
 }
@@ -241,3 +245,29 @@ def test_default_paths(monkeypatch, tmp_path):
     monkeypatch.delenv(db.ENV_VAR)
     assert db.default_path() == db.shipped_path() and db.shipped_path().exists()
     assert db.is_shipped(ROOT / "search_params.json")
+
+
+def test_a_users_file_is_written_through_links_and_devices_and_read_only_files_are_kept(tmp_path):
+    from core.errors import DiffaccelError
+    from core.files import save_user_file
+
+    real = tmp_path / "real.py"
+    real.write_text("old")
+    link = tmp_path / "link.py"
+    link.symlink_to(real)
+    save_user_file(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
+    save_user_file(fifo, "through the pipe")
+    assert reader.communicate(timeout=10)[0] == "through the pipe"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a pipe, not replaced by a file
+
+    locked = tmp_path / "locked.py"
+    locked.write_text("keep")
+    locked.chmod(0o444)
+    with pytest.raises(DiffaccelError, match="read-only"):
+        save_user_file(locked, "new")
+    assert locked.read_text() == "keep" and not list(tmp_path.glob(".locked.py.*"))
