@@ -217,7 +217,8 @@ FASTEST_OF = 10
 # How much a graph pipeline's median latency moves from one run (process, host) to a later one, as
 # the root mean square of the log ratio (the prediction centres on no shift): 0.057 over 65 runs of
 # verify scripts on H100 and H200 hosts against their sweeps, 0.058 over 77 with the shared-host
-# sweeps (the scripts' graph ran 3-4% slower on average, standard deviation 0.041-0.050);
+# sweeps (the scripts' graph ran 3-4% slower on average, standard deviation 0.041-0.050); 0.036 over
+# the 21 runs of protocol-5 claims verified after it was fit (verify_h200_8, verify_h200_9);
 # benchmarks/rederive_fastest.py prints them from benchmarks/results/verify_*.jsonl.
 GRAPH_LEVEL_SD = 0.06
 
