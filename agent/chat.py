@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 from core.errors import DiffaccelError, UnsupportedRequest
@@ -61,7 +62,7 @@ class ChatSession:
             except KeyboardInterrupt:
                 self.console.print("[yellow]interrupted[/yellow]")
             except DiffaccelError as error:
-                self.console.print(f"[red]Error:[/red] {error}")
+                self.console.print(f"[red]Error:[/red] {escape(str(error))}")
 
     def command(self, line: str) -> Optional[str]:
         name, _, argument = line.partition(" ")
@@ -73,7 +74,7 @@ class ChatSession:
             self.asked = self.outcome = None
             self.console.print("Task cleared.")
         elif name not in ("/show", "/save", "/validate"):
-            self.console.print(f"Unknown command {name}. {HELP}")
+            self.console.print(f"Unknown command {escape(name)}. {HELP}")
         elif self.outcome is None:
             self.console.print("No task yet: describe one first.")
         elif name == "/show":
@@ -114,7 +115,7 @@ class ChatSession:
         from agent.extract import extract
 
         return extract(line, llm=self.llm, llm_model=self.llm_model,
-                       notice=lambda message: self.console.print(f"[dim]{message}[/dim]")).task
+                       notice=lambda message: self.console.print(f"[dim]{escape(message)}[/dim]")).task
 
     @staticmethod
     def edit(asked: Task, update: Task, line: str, shown: Optional[Task] = None) -> Task:
@@ -188,7 +189,7 @@ class ChatSession:
 
         target = save_user_file(path, source)
         hint = "" if self.save_each or not first else " (rewritten each turn; /show prints it, /save FILE keeps a copy)"
-        self.console.print(f"saved to [bold]{target}[/bold]{hint}")
+        self.console.print(f"saved to [bold]{escape(str(target))}[/bold]{hint}")
 
     def save_copy(self, path: Optional[Path]) -> None:
         """A copy of the current script, named in its own usage lines; by default under its
@@ -205,7 +206,7 @@ class ChatSession:
         with self.console.status("Running the script (a tiny CPU pipeline unless --model-path weights on a GPU)..."):
             result = validate_script(self.outcome.source, self.outcome.resolution, self.agent.model_path)
         colour = "green" if result.ok else "red"
-        self.console.print(f"[{colour}]Validation:[/{colour}] {result.summary()}")
+        self.console.print(f"[{colour}]Validation:[/{colour}] {escape(result.summary())}")
 
     def explain(self) -> None:
         from core import db

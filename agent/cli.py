@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from core.errors import DiffaccelError, UnsupportedRequest, ValidationFailed
+from core.errors import DiffaccelError, MissingDependency, UnsupportedRequest, ValidationFailed
 from core.task import GRID_STEPS, MODELS, SAMPLERS
 from core.files import save_user_file
 
@@ -336,13 +336,17 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
     agent verify --tasks 60 --out benchmarks/results/verify_h100.jsonl      # on a GPU host
     agent verify --tasks 4 --weights tiny --gpus 2 --out /tmp/v.jsonl       # the loop, on a CPU
     """
+    import importlib.util
     import time
     from functools import partial
+
+    from rich.markup import escape
 
     from agent import verify as check
     from agent.agent import Agent
     from search.cli import _choices, steps_choices
     from search.distributed import run_on_cluster
+    from tools.validate import cuda_available, require_run_extra
 
     paths = dict(item.split("=", 1) for item in model_paths)
     if measured_gpu is not None and not measured_gpu.strip():
@@ -368,15 +372,22 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
     if weights == "real" and not {c.model for c in checks} <= set(paths):
         raise DiffaccelError("--weights real needs --model-path MODEL=DIR for every model checked, "
                              f"e.g. --model-path SDXL=/models/sdxl (missing: {sorted({c.model for c in checks} - set(paths))})")
+    require_run_extra()
+    if weights != "tiny" and scheduler is None and not cuda_available():
+        raise DiffaccelError(f"--weights {weights} runs full-size pipelines and needs a CUDA GPU, which this "
+                             "machine lacks: on a CPU, --weights tiny runs the loop as a smoke test "
+                             "(its figures are not speed figures)")
+    if importlib.util.find_spec("distributed") is None:
+        raise MissingDependency("agent verify runs its scripts on Dask workers: pip install 'diffaccel[dist]'")
     out = Path(out)
     done = {row["id"] for row in check.load_results(out)}
     todo = check.with_scripts([c for c in checks if c.id not in done], Agent(db_path=db_path, live_search="never"))
     console = _console(stderr=True)
     console.print(f"{len(todo)} scripts to run, {len(checks) - len(todo)} already in {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
 
     def record(item, measured) -> None:
         row = check.judge(item, measured)
+        out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
         console.print(f"{row['verdict']:>30}  {row['task']}: claimed {row['claimed_speedup']}, measured {row['speedup']}")
@@ -386,11 +397,12 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
                                           max_runs=max_runs), record,
                             gpus=gpus, scheduler_address=scheduler, deadline=deadline)
     for failure in report.failed:
-        console.print(f"[red]failed:[/red] {failure.item.label()}: {failure.reason}")
+        console.print(f"[red]failed:[/red] {failure.item.label()}: {escape(str(failure.reason))}")
     rows = [row for row in check.load_results(out) if row["id"] in {c.id for c in checks}]
-    check.chart(rows, out.with_suffix(".png"))
     click.echo(json.dumps(check.summary(rows), indent=1))
-    click.echo(f"results: {out}; chart: {out.with_suffix('.png')}")
+    if rows:
+        check.chart(rows, out.with_suffix(".png"))
+        click.echo(f"results: {out}; chart: {out.with_suffix('.png')}")
 
 
 from search.cli import search  # noqa: E402  - registered after the group exists

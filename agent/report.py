@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from rich.markup import escape
 from rich.table import Table
 
 from core.task import Task, combination_label
@@ -56,18 +57,18 @@ def print_resolution(console, resolution, sources: Optional[dict] = None) -> Non
     if basis:
         console.print(basis)
     for warning in resolution.warnings:
-        console.print(f"[yellow]Warning:[/yellow] {warning}")
+        console.print(f"[yellow]Warning:[/yellow] {escape(warning)}")
 
 
 def print_outcome(console, outcome, written: Optional[str], sources: Optional[dict] = None) -> None:
     print_resolution(console, outcome.resolution, sources)
     for note in outcome.notes:
-        console.print(f"Note: {note}")
+        console.print(f"Note: {escape(note)}")
     if outcome.validation is not None:
         colour = "green" if outcome.validation.ok else "red"
-        console.print(f"[{colour}]Validation:[/{colour}] {outcome.validation.summary()}")
+        console.print(f"[{colour}]Validation:[/{colour}] {escape(outcome.validation.summary())}")
     if written:
-        console.print(f"Wrote [bold]{written}[/bold]; run it with: python {written} --help")
+        console.print(f"Wrote [bold]{escape(str(written))}[/bold]; run it with: python {escape(str(written))} --help")
 
 
 def print_scorecard(console, card, out: Path) -> None:
@@ -84,4 +85,4 @@ def print_scorecard(console, card, out: Path) -> None:
     console.print(table)
     console.print(f"Wrote {out / 'gen_4_category.json'}, {out / 'anno_4_category.json'} and {out / 'gen_code'}/")
     for failure in card.failures[:20]:
-        console.print(f"[red]{failure}[/red]")
+        console.print(f"[red]{escape(str(failure))}[/red]")

@@ -190,8 +190,18 @@ class Database(BaseModel):
         return next((sweep for sweep in self.sweeps if sweep.combo_key == key), None)
 
     def merged_with(self, other: "Database") -> "Database":
-        """This database with `other`'s records searched first (live searches over the shipped file)."""
-        return Database(entries=other.entries + self.entries, sweeps=other.sweeps + self.sweeps)
+        """This database with `other`'s records searched first (live searches over the shipped file),
+        except those of a combination this one measured more strongly (`Provenance.strength`: a CPU
+        smoke run never hides a GPU's figures)."""
+        strongest: dict[tuple, int] = {}
+        for record in [*self.sweeps, *self.entries]:
+            strongest[record.combo_key] = max(strongest.get(record.combo_key, 0), record.provenance.strength)
+
+        def holds(record) -> bool:
+            return record.provenance.strength >= strongest.get(record.combo_key, 0)
+
+        return Database(entries=[e for e in other.entries if holds(e)] + self.entries,
+                        sweeps=[s for s in other.sweeps if holds(s)] + self.sweeps)
 
 
 def combo_key(model: str, sampler: str, steps: int, accelerators) -> tuple:

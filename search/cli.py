@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -196,7 +197,9 @@ def _print_plan(items, engines, shard, force, db_path, max_rounds) -> None:
                   "their model, nor one of another model to scale on a GPU theirs was timed on)" if unknown else "")
                + "; from the seconds of this protocol's sweeps in the database, one GPU each"
                + (f" ({', '.join(sorted(gpus))})" if gpus else "")
-               + f". Database: {path}" + ("" if db_path else " (this machine's live-search file; --db names another)"))
+               + f". Database: {path}" + ("" if db_path else " (this machine's live-search file; --db names another)")
+               + ("" if Path(path).exists() else " (does not exist yet: the whole grid is planned for a new file; "
+                  "check the path if you meant an existing one)"))
 
 
 def default_engines(device: str) -> str:

@@ -121,3 +121,39 @@ def test_a_nearest_entry_warning_names_the_engine_whose_parameters_it_is():
     resolution = resolve(Task(model="SD1.5", sampler="DDIM", steps=50, accelerators=["DeepCache"], speedup=2.0), data)
     assert resolution.engine == "eager"
     assert "the eager parameters come from the nearest measured entry: 25 steps instead of 50" in resolution.warnings
+
+
+def test_a_stated_knob_its_combinations_sweep_lacks_asks_for_no_live_search():
+    from agent.parser import parse
+
+    asked = []
+    agent = Agent(confirm=lambda resolution: asked.append(resolution) or False)
+    outcome = agent.run(parse("SD1.5 DDIM 25 steps DeepCache cache interval 7 2x"))  # the sweep tried 2-5
+    assert "UNMEASURED" in outcome.source and not outcome.resolution.needs_search and not asked
+    unswept = agent.run(parse("SD1.5 DDIM 7 steps DeepCache cache interval 3 2x"))  # no sweep of 7 steps
+    assert unswept.resolution.needs_search and len(asked) == 1
+
+
+def test_a_cpu_smoke_search_never_hides_a_gpu_measurement_of_the_same_combination(tmp_path, monkeypatch):
+    from core import db
+
+    shipped = db.load()
+    gpu = next(s for s in shipped.sweeps if s.model == "SD1.5" and s.sampler == "DDIM" and s.steps == 25
+               and s.accelerators == ["DeepCache"])
+    smoke = gpu.model_copy(update={"provenance": gpu.provenance.model_copy(update={
+        "device": "CPU", "weights": "tiny-random"})})
+    smoke.candidates = [c.model_copy(update={"speedup": 9.0, "speedup_interval": (8.9, 9.1)}) for c in smoke.candidates]
+    other = next(s for s in shipped.sweeps if s.combo_key != gpu.combo_key)
+    mine = other.model_copy(update={"steps": 7, "provenance": smoke.provenance})  # a combination nobody else measured
+    live = db.Database(sweeps=[smoke, mine],
+                       entries=[e for s in (smoke, mine) for t in (2.0,) for e in db.entries_from_sweep(s, t)])
+    monkeypatch.setenv("DIFFACCEL_CACHE", str(tmp_path))
+    monkeypatch.delenv(db.ENV_VAR, raising=False)
+    db.live_path().parent.mkdir(parents=True, exist_ok=True)
+    db.live_path().write_text(live.model_dump_json())
+
+    merged = db.load_with_live()
+    assert merged.find_sweep(gpu.combo_key).provenance.device == gpu.provenance.device
+    assert merged.find_sweep(mine.combo_key).provenance.device == "CPU"
+    found = db.lookup(merged, "SD1.5", "DDIM", 25, ["DeepCache"], 2.0)
+    assert found.entry.provenance.device == gpu.provenance.device

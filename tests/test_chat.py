@@ -233,3 +233,15 @@ def test_ctrl_c_at_the_prompt_exits_cleanly():
     console = Interrupting(record=True, width=100)
     ChatSession(console, agent=None).run()
     assert console.export_text().rstrip().endswith("bye")
+
+
+def test_an_error_naming_an_extra_keeps_its_brackets(tmp_path, monkeypatch):
+    import agent.agent
+    from core.errors import MissingDependency
+
+    def missing(*args, **kwargs):
+        raise MissingDependency("this needs torch: pip install 'diffaccel[run]'")
+
+    monkeypatch.setattr(agent.agent, "validate_script", missing)
+    result = chat(tmp_path, "make SD1.5 2x faster\n/validate\n")
+    assert result.exit_code == 0 and "pip install 'diffaccel[run]'" in result.output  # not read as rich markup

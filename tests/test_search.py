@@ -217,6 +217,10 @@ def test_grid_plan_lists_what_is_left_with_estimates_from_this_protocols_sweeps(
     assert "(11 sweeps estimated from another model's, scaled by eager step time" in summary
     assert f"Database: {path}" in " ".join(result.output.split())
     assert path.read_text() == written and sorted(p.name for p in tmp_path.iterdir()) == ["db.json"]  # nothing written
+    assert "does not exist yet" not in summary
+    new = CliRunner().invoke(cli, [*arguments[:-1], str(tmp_path / "typo.json")])  # a new file, or a typo: said
+    assert new.exit_code == 0 and "does not exist yet" in " ".join(new.output.split())
+    assert not (tmp_path / "typo.json").exists()
     refused = CliRunner().invoke(cli, ["search", "--plan"])
     assert refused.exit_code == 2 and "add --grid" in refused.output
     for steps in ("x", "0", "-5"):

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from agent import verify
@@ -132,3 +133,15 @@ def test_the_verify_loop_on_tiny_pipelines_is_resumable(tmp_path):
     assert out.with_suffix(".png").exists() and '"tasks": 2' in result.output
     again = CliRunner().invoke(cli, arguments)
     assert "0 scripts to run, 2 already" in again.output and len(out.read_text().splitlines()) == 2
+
+
+@needs_torch
+def test_full_size_weights_without_a_gpu_are_refused_before_anything_is_written(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "results" / "v.jsonl"
+    result = CliRunner().invoke(cli, ["verify", "--tasks", "1", "--out", str(out)])
+    assert result.exit_code == 2 and "needs a CUDA GPU" in result.output and "--weights tiny" in result.output
+    assert not out.parent.exists()

@@ -27,6 +27,7 @@ class Choice:
     settings: Settings
     lookup: Optional[db.Lookup]  # None: no accelerator was asked for
     measured_here: bool  # False: library defaults or stated knobs nobody measured
+    swept: bool = False  # stated knobs its combination's sweep lacks: a search would not measure them either
 
     @property
     def entry(self) -> Optional[db.Entry]:
@@ -68,7 +69,8 @@ class Resolution:
     @property
     def needs_search(self) -> bool:
         """True when no sweep of exactly this combination was measured."""
-        return bool(self.task.accelerators) and self.choices["eager"].lookup.match in ("missing", "nearest")
+        eager = self.choices["eager"]
+        return bool(self.task.accelerators) and eager.lookup.match in ("missing", "nearest") and not eager.swept
 
     def search_command(self) -> str:
         return search_command(self.task)
@@ -168,7 +170,7 @@ def _with_stated_knobs(task: Task, data: db.Database, engine: str, found: db.Loo
     if engine == "eager":
         warnings.append("no measured setting has " + _knob_text(task.knobs) + ": the script uses it on the "
                         "libraries' defaults, speed unmeasured")
-    return Choice(engine, settings, db.Lookup("missing"), measured_here=False)
+    return Choice(engine, settings, db.Lookup("missing"), measured_here=False, swept=sweep is not None)
 
 
 def _has_knobs(settings: Settings, knobs: dict) -> bool:
