@@ -164,7 +164,7 @@ class ChatSession:
         if source is None or not resolution.choice.measured_here:
             answer = "Nothing is measured for this setting yet."
         else:
-            answer = (f"diffaccel answers from measurements: {figure_text(resolution.choice)}, measured on "
+            answer = (f"diffaccel answers from measurements: {figure_text(resolution.choice, resolution.task.speedup)}, measured on "
                       f"{source.device} ({source.dtype}, {source.resolution} px, {source.weights} weights).")
         other = f"a {gpu.group(0)}" if gpu else "another GPU"
         return (f"{answer} It does not predict other hardware: to know {other}, run this there: "

@@ -37,7 +37,7 @@ def parameter_table(resolution) -> Table:
     table.add_column("measured")
     for name, choice in resolution.choices.items():
         marker = " (default)" if name == resolution.engine and len(resolution.choices) > 1 else ""
-        shown = figure_text(choice) if resolution.task.accelerators else "the unaccelerated pipeline"
+        shown = figure_text(choice, resolution.task.speedup) if resolution.task.accelerators else "the unaccelerated pipeline"
         table.add_row(name + marker, choice.settings.describe(), shown)
     return table
 

@@ -157,3 +157,23 @@ def test_a_cpu_smoke_search_never_hides_a_gpu_measurement_of_the_same_combinatio
     assert merged.find_sweep(mine.combo_key).provenance.device == "CPU"
     found = db.lookup(merged, "SD1.5", "DDIM", 25, ["DeepCache"], 2.0)
     assert found.entry.provenance.device == gpu.provenance.device
+
+
+def test_a_nearest_entry_picked_for_a_lower_target_says_it_falls_short_of_the_asked_one(tmp_path):
+    from core import db
+    from tools.render import default_filename, figure_text
+
+    sweep = next(s for s in db.load().sweeps if s.model == "SD1.5" and s.sampler == "DDIM" and s.steps == 25
+                 and s.accelerators == ["DeepCache"])
+    path = tmp_path / "db.json"  # only the 1.2x entries: a 50-step 4x request finds them nearest
+    path.write_text(db.Database(sweeps=[], entries=db.entries_from_sweep(sweep, 1.2)).model_dump_json())
+    best_low = max(c.speedup_interval[0] for c in sweep.candidates)
+    target = round(best_low + 1.0, 1)
+    outcome = Agent(db_path=str(path), live_search="never").run(
+        Task(model="SD1.5", sampler="DDIM", steps=50, accelerators=["DeepCache"], speedup=target))
+    resolution = outcome.resolution
+    assert resolution.lookup.match == "nearest" and resolution.lookup.entry.feasible  # feasible for 1.2x
+    assert not resolution.choice.reaches(target)
+    assert figure_text(resolution.choice, target).endswith(f"short of {target:g}x")
+    assert default_filename(resolution).endswith("_fastest.py")
+    assert resolution.choice.reaches(1.2) and "short of" not in figure_text(resolution.choice, 1.2)

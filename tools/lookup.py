@@ -33,6 +33,18 @@ class Choice:
     def entry(self) -> Optional[db.Entry]:
         return self.lookup.entry if self.lookup is not None else None
 
+    def reaches(self, target: float) -> bool:
+        """Whether its figure claims `target`: its entry was picked as reaching this target or a
+        higher one, or (a nearest entry picked for a lower one) its lower bound reaches `target`.
+        Unmeasured settings claim nothing and are labelled so instead."""
+        entry = self.entry
+        if entry is None or entry.measured is None:
+            return True
+        if not entry.feasible:
+            return False
+        interval = entry.measured.speedup_interval
+        return entry.target >= target or bool(interval) and interval[0] >= target
+
 
 @dataclass
 class Resolution:

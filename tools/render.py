@@ -86,7 +86,7 @@ def measured_lines(resolution: Resolution) -> list[str]:
         return ["No accelerator: this is the baseline pipeline."]
     lines = []
     for name, choice in resolution.choices.items():
-        lines.append(f"{name}: {choice.settings.describe()}; {figure_text(choice)}")
+        lines.append(f"{name}: {choice.settings.describe()}; {figure_text(choice, resolution.task.speedup)}")
     source = resolution.provenance
     if source is not None and source.device:
         keys = ("device", "dtype", "resolution", "weights", "date")
@@ -102,7 +102,7 @@ def measured_lines(resolution: Resolution) -> list[str]:
     return [clean(line) for line in lines]
 
 
-def figure_text(choice) -> str:
+def figure_text(choice, target: float) -> str:
     """'2.31x (95% 2.24-2.38), SSIM 0.971; first call 1.2 s' or why there is no figure."""
     entry = choice.entry
     if entry is None or entry.measured is None or not choice.measured_here:
@@ -119,8 +119,8 @@ def figure_text(choice) -> str:
     text += f", SSIM {measured.quality.ssim:.3f}, PSNR {measured.quality.psnr:.1f}"
     if measured.first_call_s is not None:
         text += f"; first call {measured.first_call_s:.1f} s (graph capture)"
-    if not entry.feasible:
-        text += f"; short of {entry.target:g}x"
+    if not choice.reaches(target):
+        text += f"; short of {target:g}x"
     if entry.provenance.strength == 0:
         text += "; tiny CPU smoke run, not a speed figure"
     return text
@@ -165,10 +165,10 @@ def render(resolution: Resolution, model_path: str | None = None, filename: str 
 def default_filename(resolution: Resolution) -> str:
     """'sdxl_unipc_25steps_deepcache_2_5x.py': readable, distinct for 2x and 2.5x, and never naming
     a speedup the script does not reach ('..._fastest.py' when the target is out of reach)."""
-    task, entry = resolution.task, resolution.choice.entry
+    task = resolution.task
     parts = [task.model, task.sampler, f"{task.steps}steps", combination_label(task.accelerators)]
     if task.accelerators:
-        reached = entry is None or entry.feasible
+        reached = resolution.choice.reaches(task.speedup)
         parts.append(f"{task.speedup:g}x".replace(".", "_") if reached else "fastest")
     words = [re.sub(r"[^a-z0-9_]+", "", part.lower().replace("+", "_").replace("-", "")) for part in parts]
     return "_".join(word.strip("_") for word in words) + ".py"
