@@ -104,6 +104,8 @@ _UNSUPPORTED_MODELS = (
     r"|stable[\s_-]?cascade|\bsd[\s_-]?1[._-]?4\b|\bmidjourney|\bdall[\s_-]?e|\bimagen\b|\bhunyuan"
     r"|\bsana\b|\bauraflow|\blcm\b|\bturbo\b"
 )
+# Checkpoints built on a supported model but not it: its measured figures do not carry over.
+_MODEL_VARIANTS = r"\bturbo\b|\brefiner\b|\blightning\b|\binpaint(?:ing)?\b|\blcm\b|\bhyper[\s_-]?sd\b"
 _SAMPLER_PATTERNS = {
     "DDIM": r"\bddim\w*",
     "DPM-Solver++": r"\bdpm[\s_-]?(?:solver)?[\s_-]?(?:\+\+|pp\b|plus[\s_-]?plus\b)(?:[\s_-]?(?:2m|multistep)\b)?"
@@ -250,6 +252,11 @@ def _model(source: _Text) -> str | None:
         raise UnsupportedRequest(
             f"the request names several models ({', '.join(found)}): name exactly one of {', '.join(MODELS)}"
         )
+    variant = re.search(_MODEL_VARIANTS, source.text)
+    if variant:
+        raise UnsupportedRequest(
+            f"{found[0]} {variant.group(0).strip()} is a different checkpoint from {found[0]}, and diffaccel's "
+            f"figures hold only for the base checkpoints: ask for one of {', '.join(MODELS)}")
     return found[0]
 
 

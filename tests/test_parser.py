@@ -69,6 +69,9 @@ def test_free_form_requests(text, expected):
         ("   ", "empty request"),
         ("what is the capital of France?", "does not look like"),
         ("SD1.5 and SDXL at 2x", "several models"),
+        ("SDXL Turbo 2x faster", "SDXL turbo is a different checkpoint from SDXL"),
+        ("make sdxl-refiner 2x faster", "SDXL refiner is a different checkpoint"),
+        ("SD1.5 inpainting, DDIM, 3x", "base checkpoints"),
     ],
 )
 def test_refusals_name_what_is_supported(text, message):
