@@ -171,7 +171,7 @@ _STEP_WORD = (
 )
 _STEP_LINK = r"\s*(?:=|:|\bis\b|\bof\b|\bto\b|\bat\b|为|是|设为|设置为|设成|改为|改成)?\s*"
 _SPEED_UNIT = r"(?:x(?![a-z])|times\b|fold\b|倍)"
-_SLOW = r"^\s*(?:slower|longer|more\s+time|as\s+slow|the\s+time)"
+_SLOW = r"^\s*(?:slower|longer|more\s+time|as\s+slow|the\s+time|less\s+fast)"
 _TIME = r"(?:time|latency|runtime|duration|inference\s+time|generation\s+time|wall[\s-]?clock)"
 _FRACTIONS = {"half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4,
               "fourth": 4, "fourths": 4, "fifth": 5, "fifths": 5, "tenth": 10, "tenths": 10}
@@ -463,7 +463,8 @@ def _slowdown(phrase: str) -> UnsupportedRequest:
 
 def _word_speedups(source: _Text, text: str, add) -> None:
     slow = re.search(r"\btwice\s+as\s+slow|\bhalf\s+(?:the\s+)?speed|\bhalf\s+as\s+fast|\bdouble\s+the\s+"
-                     rf"{_TIME}|\btwice\s+as\s+long", text)
+                     rf"{_TIME}|\btwice\s+as\s+long|\bless\s+fast\b|\bmake\s+(?:it|this|that|the\s+\w+)\s+slower\b"
+                     r"|速度\s*减半|变慢", text)
     if slow:
         raise _slowdown(slow.group(0))
     for pattern, value in (

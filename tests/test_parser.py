@@ -72,6 +72,9 @@ def test_free_form_requests(text, expected):
         ("SDXL Turbo 2x faster", "SDXL turbo is a different checkpoint from SDXL"),
         ("make sdxl-refiner 2x faster", "SDXL refiner is a different checkpoint"),
         ("SD1.5 inpainting, DDIM, 3x", "base checkpoints"),
+        ("SD1.5 DDIM 2x less fast", "asks for a slowdown"),
+        ("make it slower, SDXL UniPC", "asks for a slowdown"),
+        ("SDXL 速度减半", "asks for a slowdown"),
     ],
 )
 def test_refusals_name_what_is_supported(text, message):
