@@ -10,6 +10,7 @@ from agent.cli import cli
 from agent.parser import parse
 from core import db
 from core.task import ALL_COMBINATIONS, MODELS, SAMPLERS, Task
+from tests.conftest import needs_torch
 from tools.lookup import resolve
 from tools.render import render
 
@@ -227,3 +228,33 @@ def test_without_torch_the_commands_that_need_it_say_which_extra_to_install(tmp_
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert not (tmp_path / "x.py").exists()
+
+
+def test_a_scripts_bad_options_and_missing_packages_are_one_line_not_a_traceback(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "examples" / "sd15_unipc_20steps_tome_1_2x.py"
+
+    def run(*args, python=(sys.executable,)):
+        return subprocess.run([*python, str(script), *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    for args, message in ((["--height", "100"], "--height must be a positive multiple of 8"),
+                          (["--num-images", "0"], "--num-images and --runs must be at least 1"),
+                          (["--output", str(tmp_path / "missing" / "o.png")], "does not exist; create it first")):
+        result = run(*args)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    bare = run(python=(sys.executable, "-S"))  # no site-packages: no torch
+    assert bare.returncode == 1 and "Traceback" not in bare.stderr
+    assert "error: this script needs torch: pip install 'torch>=2.1' 'diffusers==" in bare.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_torch
+def test_a_script_asked_for_cuda_without_it_says_so(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    script = Path(__file__).resolve().parent.parent / "examples" / "sd15_unipc_20steps_tome_1_2x.py"
+    result = subprocess.run([sys.executable, str(script), "--device", "cuda"], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "this torch sees no CUDA device; leave out --device" in result.stderr
