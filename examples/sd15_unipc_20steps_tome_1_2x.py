@@ -5,7 +5,7 @@ eager: ToMe(ratio=0.3, max_downsample=1, sx=2, sy=2); 0.89x (95% interval 0.83-0
 graph: ToMe(ratio=0.3, max_downsample=1, sx=2, sy=2); 2.24x (95% of runs 1.87-2.74x), SSIM 1.000, PSNR 56.0; first call 0.6 s (graph capture)
 Measured on: device NVIDIA H200, dtype float16, resolution 512, weights random, date 2026-11-28T14:43:30Z
 Quality from random weights is only a proxy; the speed figures are real.
-A graph figure is over the eager pipelines fastest of 10 timed runs, as --benchmark measures it (a hosts slow stretches only add time).
+A graph figure is over the eager pipeline's fastest of 10 timed runs, as --benchmark measures it (a host's slow stretches only add time).
 Model: stable-diffusion-v1-5/stable-diffusion-v1-5 (the copy diffusers' documentation uses since runwayml/stable-diffusion-v1-5 was removed in 2024).
 Measured figures hold at the native 512 px; --height/--width change them.
 Requires: torch>=2.1, diffusers==0.42.1, transformers==5.24.0, accelerate>=0.30, DeepCache==0.1.1, tgate==1.0.0, tomesd==0.1.3, torchmetrics==1.9.0.

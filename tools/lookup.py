@@ -182,7 +182,21 @@ def _with_stated_knobs(task: Task, data: db.Database, engine: str, found: db.Loo
     if engine == "eager":
         warnings.append("no measured setting has " + _knob_text(task.knobs) + ": the script uses it on the "
                         "libraries' defaults, speed unmeasured")
+        warnings.extend(_beyond_the_steps(task))
     return Choice(engine, settings, db.Lookup("missing"), measured_here=False, swept=sweep is not None)
+
+
+def _beyond_the_steps(task: Task) -> list[str]:
+    """What a stated knob does at this step count, where that is not what its name suggests."""
+    knobs, steps = task.knobs or {}, task.steps
+    said = []
+    if knobs.get("cache_interval", 0) >= steps:
+        said.append(f"cache_interval {knobs['cache_interval']:g} is not below the {steps} steps: DeepCache runs "
+                    "only the first step in full")
+    if knobs.get("gate_step", 0) >= steps:
+        said.append(f"gate_step {knobs['gate_step']:g} is not below the {steps} steps: T-GATE never caches, "
+                    "so it cannot speed anything up")
+    return said
 
 
 def _has_knobs(settings: Settings, knobs: dict) -> bool:

@@ -52,7 +52,7 @@ def python_literal(value) -> str:
     return text if not re.search(r"\b(true|false|null)\b", text) or isinstance(value, str) else repr(value)
 
 
-_SAFE = re.compile(r"[^\w .,:;+()/%=@-]")
+_SAFE = re.compile(r"[^\w .,:;+()/%=@'-]")  # no quote that could end a docstring, no backslash
 
 
 def clean(text) -> str:
