@@ -143,6 +143,9 @@ def generate(request, output, model_path, validate, validate_timeout, as_json, l
     from agent.agent import Agent
     from agent.report import print_outcome
 
+    if as_json and output == "-":
+        raise click.UsageError("--json and -o - both print to standard output: write the script to a file "
+                               "with -o FILE (the JSON names it), or leave out --json")
     notices: list[str] = []
     parsed = _parse(request, llm, llm_model, notices.append)
     console = _console(stderr=output == "-" or as_json)

@@ -258,3 +258,8 @@ def test_a_script_asked_for_cuda_without_it_says_so(tmp_path):
                             timeout=300, cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "this torch sees no CUDA device; leave out --device" in result.stderr
+
+
+def test_json_and_the_script_are_not_both_sent_to_stdout(tmp_path):
+    result = CliRunner().invoke(cli, ["generate", "SD1.5 DDIM 2x", "--json", "-o", "-"])
+    assert result.exit_code == 2 and "both print to standard output" in result.output
