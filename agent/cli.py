@@ -143,6 +143,8 @@ def generate(request, output, model_path, validate, validate_timeout, as_json, l
     from agent.agent import Agent
     from agent.report import print_outcome
 
+    if output and output != "-" and _is_stdout(output):
+        output = "-"  # /dev/stdout, /proc/self/fd/1: the summary must not follow the script there
     if as_json and output == "-":
         raise click.UsageError("--json and -o - both print to standard output: write the script to a file "
                                "with -o FILE (the JSON names it), or leave out --json")
@@ -171,6 +173,15 @@ def generate(request, output, model_path, validate, validate_timeout, as_json, l
     if not outcome.ok:
         raise ValidationFailed(f"the generated script did not pass validation ({outcome.validation.error}); "
                                "nothing was written")
+
+
+def _is_stdout(path: str) -> bool:
+    import os
+
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except (OSError, ValueError):
+        return False
 
 
 def _can_search() -> bool:
@@ -380,8 +391,9 @@ def verify(count, seed, models, samplers, steps_list, weights, model_paths, out,
         raise DiffaccelError(f"--weights {weights} runs full-size pipelines and needs a CUDA GPU, which this "
                              "machine lacks: on a CPU, --weights tiny runs the loop as a smoke test "
                              "(its figures are not speed figures)")
-    if importlib.util.find_spec("distributed") is None:
-        raise MissingDependency("agent verify runs its scripts on Dask workers: pip install 'diffaccel[dist]'")
+    if not all(importlib.util.find_spec(name) for name in ("distributed", "matplotlib")):
+        raise MissingDependency("agent verify runs its scripts on Dask workers and draws a chart: "
+                                "pip install 'diffaccel[dist]'")
     out = Path(out)
     done = {row["id"] for row in check.load_results(out)}
     todo = check.with_scripts([c for c in checks if c.id not in done], Agent(db_path=db_path, live_search="never"))

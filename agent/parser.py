@@ -102,10 +102,16 @@ _MODEL_PATTERNS = {
 _UNSUPPORTED_MODELS = (
     r"\bsd[\s_-]?3(?:\.5)?\b|stable[\s_-]?diffusion[\s_-]?3|\bflux|\bkandinsky|\bpixart|\bplayground"
     r"|stable[\s_-]?cascade|\bsd[\s_-]?1[._-]?4\b|\bmidjourney|\bdall[\s_-]?e|\bimagen\b|\bhunyuan"
-    r"|\bsana\b|\bauraflow|\blcm\b|\bturbo\b"
+    r"|\bsana\b|\bauraflow|\blcm\b|\bturbo\b|\brefiner\b|\binpainting\b|\bhyper[\s_-]?sd\w*"
 )
 # Checkpoints built on a supported model but not it: its measured figures do not carry over.
-_MODEL_VARIANTS = r"\bturbo\b|\brefiner\b|\blightning\b|\binpaint(?:ing)?\b|\blcm\b|\bhyper[\s_-]?sd\b"
+# Matched only joined to the model's name: "SDXL, no refiner" or "lightning-fast SDXL" is the base model.
+_MODEL_VARIANTS = (
+    r"(?:\bsd[\s_-]?xl|stable[\s_-]?diffusion[\s_-]?xl)[\s_-]?(?:turbo|refiner|lightning(?![\s_-]*fast))\b"
+    r"|(?:\bsd[\s_-]?v?(?:1[._-]?5|2(?:[._-]?1)?|xl)|stable[\s_-]?diffusion(?:[\s_-]?v?(?:1[._-]5|2(?:[._-]1)?|xl))?)"
+    r"[\s_-]?inpaint\w*"
+    r"|\bhyper[\s_-]?sd\w*|\blcm[\s_-]?(?:lora|sd)\w*|(?:\bsd[\s_-]?xl|\bsd[\s_-]?1[._-]?5)[\s_-]?lcm\b"
+)
 _SAMPLER_PATTERNS = {
     "DDIM": r"\bddim\w*",
     "DPM-Solver++": r"\bdpm[\s_-]?(?:solver)?[\s_-]?(?:\+\+|pp\b|plus[\s_-]?plus\b)(?:[\s_-]?(?:2m|multistep)\b)?"
@@ -240,6 +246,11 @@ def parse(text: str) -> Task:
 
 
 def _model(source: _Text) -> str | None:
+    variant = re.search(_MODEL_VARIANTS, source.text)
+    if variant:
+        raise UnsupportedRequest(
+            f"{variant.group(0).strip()!r} is a different checkpoint from the model it builds on, and diffaccel's "
+            f"figures hold only for the base checkpoints: ask for one of {', '.join(MODELS)}")
     found = _found(source, _MODEL_PATTERNS)
     if not found:
         match = re.search(_UNSUPPORTED_MODELS, source.text)
@@ -252,11 +263,6 @@ def _model(source: _Text) -> str | None:
         raise UnsupportedRequest(
             f"the request names several models ({', '.join(found)}): name exactly one of {', '.join(MODELS)}"
         )
-    variant = re.search(_MODEL_VARIANTS, source.text)
-    if variant:
-        raise UnsupportedRequest(
-            f"{found[0]} {variant.group(0).strip()} is a different checkpoint from {found[0]}, and diffaccel's "
-            f"figures hold only for the base checkpoints: ask for one of {', '.join(MODELS)}")
     return found[0]
 
 
@@ -463,10 +469,12 @@ def _slowdown(phrase: str) -> UnsupportedRequest:
 
 def _word_speedups(source: _Text, text: str, add) -> None:
     slow = re.search(r"\btwice\s+as\s+slow|\bhalf\s+(?:the\s+)?speed|\bhalf\s+as\s+fast|\bdouble\s+the\s+"
-                     rf"{_TIME}|\btwice\s+as\s+long|\bless\s+fast\b|\bmake\s+(?:it|this|that|the\s+\w+)\s+slower\b"
-                     r"|速度\s*减半|变慢", text)
+                     rf"{_TIME}|\btwice\s+as\s+long|速度\s*减半", text)
     if slow:
         raise _slowdown(slow.group(0))
+    for asked in re.finditer(r"\bmake\s+(?:it|this|that|the\s+\w+)\s+slower\b|(?:让|使|把)[^，,。.;；]{0,12}变慢", text):
+        if not re.search(r"(?:\bnot|n't|\bnever|\bwithout|不|别|防止|避免)\W*(?:\w+\W*)?$", text[:asked.start()]):
+            raise _slowdown(" ".join(asked.group(0).split()))
     for pattern, value in (
         (r"\btwice\b(?!\s+the\s+steps)|\bdouble(?:s|d)?\s+(?:the\s+)?(?:speed|throughput)\b|\bdoubl\w*\s+(?:it|speed)\b", 2.0),
         (r"\btriple\w*\b|\bthrice\b", 3.0),

@@ -68,6 +68,7 @@ def save_user_file(path: Path | str, text: str) -> Path:
             raise DiffaccelError(f"{path} is read-only: choose another path, or make it writable first")
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, text)
-    except OSError as error:
-        raise DiffaccelError(f"cannot write {path}: {error.strerror or error}; choose another path") from None
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+        raise DiffaccelError(f"cannot write {path}: {getattr(error, 'strerror', None) or error}; "
+                             "choose another path") from None
     return path

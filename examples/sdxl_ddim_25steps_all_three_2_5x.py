@@ -58,10 +58,10 @@ def parse_args(argv=None):
         value = getattr(args, name)
         if value is not None and (value <= 0 or value % 8):
             parser.error(f"--{name} must be a positive multiple of 8, e.g. {RESOLUTION}; got {value}")
-    if args.num_images < 1 or args.runs < 1 or args.max_runs < args.runs:
-        parser.error("--num-images and --runs must be at least 1, and --max-runs at least --runs")
+    if min(args.num_images, args.runs, args.max_runs) < 1:
+        parser.error("--num-images, --runs and --max-runs must be at least 1")
     folder = os.path.dirname(os.path.abspath(args.output))
-    if not args.benchmark and not os.path.isdir(folder):
+    if not os.path.isdir(folder):  # --benchmark saves its image there too
         parser.error(f"--output: the folder {folder} does not exist; create it first or name another")
     return args
 
@@ -70,7 +70,8 @@ def check_requirements():
     """A missing package is one line naming what to install, before anything imports torch."""
     import importlib.util
 
-    for name in ("torch", "diffusers", "transformers"):
+    for requirement in REQUIREMENTS:  # each distribution here imports under its own name
+        name = requirement.split(">")[0].split("=")[0]
         if importlib.util.find_spec(name) is None:
             sys.exit(f"error: this script needs {name}: pip install " + " ".join(f"'{r}'" for r in REQUIREMENTS))
 
@@ -87,7 +88,7 @@ def load_pipeline(model_path, device, dtype):
     try:
         found = DiffusionPipeline.load_config(model_path).get("_class_name")
     except OSError as error:  # not on disk, no network, a gated repository
-        sys.exit(f"error: cannot load {model_path}: {str(error).splitlines()[0]}\n"
+        sys.exit(f"error: cannot load {model_path}: {(str(error).splitlines() or [repr(error)])[0]}\n"
                  "Pass --model-path with a local copy of the weights, or check the network and your hub login.")
     if found != PIPELINE_CLASS:
         sys.exit(f"{model_path} holds a {found}, not a {PIPELINE_CLASS}: this script is for SDXL. "

@@ -189,3 +189,15 @@ def test_a_stated_knob_past_the_step_count_is_said_to_do_what_it_does():
     assert any("T-GATE never caches" in line for line in gated)
     fine = agent.run(parse("SD1.5 DDIM 25 steps DeepCache cache interval 7 2x")).resolution.warnings
     assert not any("not below the" in line for line in fine)
+
+
+def test_a_figure_without_an_interval_reaches_a_target_by_its_estimate():
+    from core import db
+    from tools.lookup import Choice
+
+    sweep = next(s for s in db.load().sweeps if s.candidates[0].speedup_interval)
+    entry = db.entry_from_sweep(sweep, 1.2)
+    bare = entry.model_copy(update={"measured": entry.measured.model_copy(update={"speedup_interval": None})})
+    choice = Choice("eager", entry.params, db.Lookup("nearest", bare), measured_here=True)
+    speed = bare.measured.speedup
+    assert choice.reaches(speed - 0.01) and not choice.reaches(speed + 0.01)

@@ -237,13 +237,19 @@ def test_a_scripts_bad_options_and_missing_packages_are_one_line_not_a_traceback
         return subprocess.run([*python, str(script), *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
 
     for args, message in ((["--height", "100"], "--height must be a positive multiple of 8"),
-                          (["--num-images", "0"], "--num-images and --runs must be at least 1"),
-                          (["--output", str(tmp_path / "missing" / "o.png")], "does not exist; create it first")):
+                          (["--num-images", "0"], "--num-images, --runs and --max-runs must be at least 1"),
+                          (["--output", str(tmp_path / "missing" / "o.png")], "does not exist; create it first"),
+                          (["--benchmark", "--runs", "12", "--output", str(tmp_path / "missing" / "o.png")],
+                           "does not exist; create it first")):  # --runs over --max-runs is fine
         result = run(*args)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
     bare = run(python=(sys.executable, "-S"))  # no site-packages: no torch
     assert bare.returncode == 1 and "Traceback" not in bare.stderr
     assert "error: this script needs torch: pip install 'torch>=2.1' 'diffusers==" in bare.stderr
+    blocked = (sys.executable, "-c", "import runpy, sys; sys.modules['tomesd'] = None; sys.argv = sys.argv[1:]; "
+               "runpy.run_path(sys.argv[0], run_name='__main__')")  # a package missing beside torch
+    no_tome = run(python=blocked)
+    assert no_tome.returncode == 1 and "error: this script needs tomesd" in no_tome.stderr, no_tome.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -263,3 +269,7 @@ def test_a_script_asked_for_cuda_without_it_says_so(tmp_path):
 def test_json_and_the_script_are_not_both_sent_to_stdout(tmp_path):
     result = CliRunner().invoke(cli, ["generate", "SD1.5 DDIM 2x", "--json", "-o", "-"])
     assert result.exit_code == 2 and "both print to standard output" in result.output
+    piped = subprocess.run([sys.executable, "-m", "agent.cli", "generate", "SD1.5 DDIM 2x", "-o", "/dev/stdout"],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert piped.returncode == 0 and "Wrote" not in piped.stdout  # -o /dev/stdout is -o -: the script alone
+    compile(piped.stdout, "x.py", "exec")

@@ -271,3 +271,9 @@ def test_a_users_file_is_written_through_links_and_devices_and_read_only_files_a
     with pytest.raises(DiffaccelError, match="read-only"):
         save_user_file(locked, "new")
     assert locked.read_text() == "keep" and not list(tmp_path.glob(".locked.py.*"))
+
+    loop = tmp_path / "loop.py"
+    loop.symlink_to(tmp_path / "back.py")
+    (tmp_path / "back.py").symlink_to(loop)
+    with pytest.raises(DiffaccelError, match="cannot write"):
+        save_user_file(loop, "new")

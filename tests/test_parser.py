@@ -69,17 +69,38 @@ def test_free_form_requests(text, expected):
         ("   ", "empty request"),
         ("what is the capital of France?", "does not look like"),
         ("SD1.5 and SDXL at 2x", "several models"),
-        ("SDXL Turbo 2x faster", "SDXL turbo is a different checkpoint from SDXL"),
-        ("make sdxl-refiner 2x faster", "SDXL refiner is a different checkpoint"),
+        ("SDXL Turbo 2x faster", "'sdxl turbo' is a different checkpoint"),
+        ("make sdxl-refiner 2x faster", "'sdxl-refiner' is a different checkpoint"),
         ("SD1.5 inpainting, DDIM, 3x", "base checkpoints"),
+        ("Hyper-SDXL 2x", "'hyper-sdxl' is a different checkpoint"),
+        ("runwayml/stable-diffusion-inpainting 2x", "different checkpoint"),
+        ("refiner 2x faster with DDIM", "model 'refiner' is not supported"),
         ("SD1.5 DDIM 2x less fast", "asks for a slowdown"),
         ("make it slower, SDXL UniPC", "asks for a slowdown"),
         ("SDXL 速度减半", "asks for a slowdown"),
+        ("让SDXL变慢", "asks for a slowdown"),
     ],
 )
 def test_refusals_name_what_is_supported(text, message):
     with pytest.raises(UnsupportedRequest, match=message.replace(".", r"\.").replace("+", r"\+")):
         parse(text)
+
+
+@pytest.mark.parametrize("text, model, speedup", [
+    ("SDXL base, no refiner, 2x faster", "SDXL", 2.0),
+    ("make the sdxl pipeline 2x faster (not the refiner)", "SDXL", 2.0),
+    ("用SDXL，不用refiner，加速2倍", "SDXL", 2.0),
+    ("SDXL UniPC 2x, I don't want turbo", "SDXL", 2.0),
+    ("make SDXL lightning fast, 3x", "SDXL", 3.0),
+    ("lightning-fast SDXL UniPC 2x", "SDXL", 2.0),
+    ("SDXL 生成变慢了，帮我加速2倍", "SDXL", 2.0),
+    ("用SDXL模型，不要让它变慢，加速2倍", "SDXL", 2.0),
+    ("SD1.5 DDIM 2x, don't make it slower", "SD1.5", 2.0),
+    ("SD1.5 DDIM 2x on a less fast GPU", "SD1.5", 2.0),
+])
+def test_words_near_a_variant_or_a_slowdown_are_not_one(text, model, speedup):
+    task = parse(text)
+    assert (task.model, task.speedup) == (model, speedup)
 
 
 def test_parse_json_stdin_one_object_per_line():

@@ -43,7 +43,7 @@ class Choice:
         if not entry.feasible:
             return False
         interval = entry.measured.speedup_interval
-        return entry.target >= target or bool(interval) and interval[0] >= target
+        return entry.target >= target or (interval[0] if interval else entry.measured.speedup) >= target
 
 
 @dataclass
@@ -272,6 +272,7 @@ def lookup_json(resolution: Resolution) -> dict:
         engines[name] = {
             "match": choice.lookup.match if choice.lookup else "no-accelerator",
             "status": entry.status if entry else None,
+            "reaches_target": choice.reaches(resolution.task.speedup) if entry and entry.measured else None,
             "params": choice.settings.to_json(),
             "measured": entry.measured.model_dump(exclude_none=True) if entry and entry.measured else None,
         }
@@ -283,6 +284,7 @@ def lookup_json(resolution: Resolution) -> dict:
         "match": chosen.lookup.match if chosen.lookup else "no-accelerator",
         "note": chosen.lookup.note() if chosen.lookup else "no accelerator asked for",
         "status": chosen.entry.status if chosen.entry else None,
+        "reaches_target": engines[resolution.engine]["reaches_target"],
         "params": chosen.settings.to_json(),
         "measured": engines[resolution.engine]["measured"],
         "provenance": resolution.provenance.model_dump(exclude_none=True) if resolution.provenance else None,

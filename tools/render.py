@@ -106,6 +106,8 @@ def figure_text(choice, target: float) -> str:
     """'2.31x (95% 2.24-2.38), SSIM 0.971; first call 1.2 s' or why there is no figure."""
     entry = choice.entry
     if entry is None or entry.measured is None or not choice.measured_here:
+        if choice.swept:  # the combination's sweep did not try this knob; a search would not either
+            return "UNMEASURED (a stated knob its sweep did not try): the script's --benchmark measures it"
         return "UNMEASURED (the libraries' defaults or a stated knob): run agent search to measure it"
     measured = entry.measured
     text = f"{measured.speedup:.2f}x"
