@@ -102,7 +102,7 @@ _MODEL_PATTERNS = {
 _UNSUPPORTED_MODELS = (
     r"\bsd[\s_-]?3(?:\.5)?\b|stable[\s_-]?diffusion[\s_-]?3|\bflux|\bkandinsky|\bpixart|\bplayground"
     r"|stable[\s_-]?cascade|\bsd[\s_-]?1[._-]?4\b|\bmidjourney|\bdall[\s_-]?e|\bimagen\b|\bhunyuan"
-    r"|\bsana\b|\bauraflow|\blcm\b|\bturbo\b|\brefiner\b|\binpainting\b|\bhyper[\s_-]?sd\w*"
+    r"|\bsana\b|\bauraflow|\blcm\b|\bturbo\b|\brefiner\b|\binpainting\b"
 )
 # Checkpoints built on a supported model but not it: its measured figures do not carry over.
 # Matched only joined to the model's name: "SDXL, no refiner" or "lightning-fast SDXL" is the base model.
